@@ -1,0 +1,63 @@
+"""The one small protocol every detector implements.
+
+Modelled on river's ``learn_one``/``predict_one``: a detector is fed one event
+at a time in event-time order and answers with the findings that event caused.
+Its whole state lives in plain attributes so it pickles (checkpoints, the
+shared contract tests). It never reads the wall clock: every time it knows is
+an event's ``ts``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from streamer.events import Event
+
+__all__ = ["Finding", "Detector", "SEVERITIES", "severity_for"]
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+@dataclass(slots=True)
+class Finding:
+    """A detector's claim that ``key`` is anomalous as of event time ``ts``.
+
+    ``key`` is already pseudonymised (``phone:<hex>``, ``template:<hex>``).
+    ``event_ids`` are the evidence (most recent last, capped by the detector);
+    ``trigger_id`` is the event that caused this finding. ``summary`` is one
+    sentence for a responder; ``evidence`` holds the figures behind it.
+    """
+
+    detector: str
+    key: str
+    score: float
+    ts: float
+    trigger_id: str
+    event_ids: list[str]
+    summary: str
+    severity: str = "warning"
+    evidence: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """update(event) -> findings; state pickles; no wall clock."""
+
+    name: str
+
+    def update(self, event: Event) -> list[Finding]:
+        """Learn from ``event`` and return the findings it triggers (often none)."""
+        ...
+
+    def stats(self) -> dict[str, float]:
+        """Live gauges for the metrics collector, e.g. ``{"tracked_keys": 12}``."""
+        ...
+
+
+def severity_for(score: float, warning: float = 6.0, critical: float = 12.0) -> str:
+    """Map a surprise score (-log10 p) to an alert severity."""
+    if score >= critical:
+        return "critical"
+    if score >= warning:
+        return "warning"
+    return "info"

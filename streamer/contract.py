@@ -1,0 +1,208 @@
+"""Parse and validate complaint events against the v1 wire contract.
+
+A hand-written validator mirroring ``shared/contract/complaint-event.v1.schema.json``
+(kept in step by a test that runs both over the same documents): it is ~20x
+faster than a generic JSON-Schema engine on the hot path and its errors name
+the exact field (``contacts[2].role: 'boss' is not one of ...``), which is what
+an operator reading the dead-letter topic needs.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from streamer.events import Attachment, Contact, Event
+from streamer.pseudonym import Pseudonymizer
+
+__all__ = ["InvalidEvent", "parse", "validate", "to_event", "decode", "CHANNELS", "CATEGORIES"]
+
+CHANNELS = frozenset(("hotline", "app", "letter", "email", "branch", "regulator", "social", "other"))
+CATEGORIES = frozenset(("collection", "interest_fees", "credit_report", "hardship_relief", "service", "fraud", "other"))
+CONTACT_KINDS = frozenset(("phone", "email", "wechat", "address", "representative", "organization"))
+ROLES = frozenset(("self", "representative", "unknown"))
+DEMANDS = frozenset(("stop_interest", "installments", "waive_fees", "refund", "stop_collection", "credit_repair", "compensation", "other"))
+ATTACHMENT_KINDS = frozenset(("medical_certificate", "hardship_certificate", "unemployment_certificate", "authorization", "id_copy", "other"))
+_HEX = frozenset("0123456789abcdef")
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract. ``field`` names where; ``reason`` says what."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _fmt(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _str(obj: dict, name: str, path: str, *, required: bool, min_len: int = 0, max_len: int) -> str | None:
+    v = obj.get(name)
+    if v is None:
+        if required:
+            raise InvalidEvent(path, "is required")
+        if name in obj:
+            raise InvalidEvent(path, "must be a string, got null")
+        return None
+    if not isinstance(v, str):
+        raise InvalidEvent(path, f"must be a string, got {type(v).__name__}")
+    if len(v) < min_len:
+        raise InvalidEvent(path, "must not be empty")
+    if len(v) > max_len:
+        raise InvalidEvent(path, f"is longer than {max_len} characters ({len(v)})")
+    return v
+
+
+def _enum(obj: dict, name: str, path: str, allowed: frozenset, *, required: bool, default: str | None = None) -> str | None:
+    v = obj.get(name, default)
+    if v is None:
+        if required:
+            raise InvalidEvent(path, "is required")
+        return None
+    if not isinstance(v, str) or v not in allowed:
+        raise InvalidEvent(path, f"{_fmt(v)} is not one of {', '.join(sorted(allowed))}")
+    return v
+
+
+def _list(obj: dict, name: str, path: str, max_items: int) -> list:
+    v = obj.get(name)
+    if v is None:
+        if name in obj:
+            raise InvalidEvent(path, "must be an array, got null")
+        return []
+    if not isinstance(v, list):
+        raise InvalidEvent(path, f"must be an array, got {type(v).__name__}")
+    if len(v) > max_items:
+        raise InvalidEvent(path, f"has {len(v)} items, at most {max_items} allowed")
+    return v
+
+
+def parse_ts(v: Any, path: str = "ts") -> float:
+    """RFC 3339 with an explicit offset -> epoch seconds. Naive times are refused:
+    event time must be unambiguous or replays across time zones disagree."""
+    if not isinstance(v, str):
+        raise InvalidEvent(path, f"must be an RFC 3339 string, got {type(v).__name__}")
+    if len(v) > 40 or len(v) < 20 or v[10:11] not in ("T", "t", " "):
+        raise InvalidEvent(path, f"{_fmt(v)} is not an RFC 3339 date-time")
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        raise InvalidEvent(path, f"{_fmt(v)} is not an RFC 3339 date-time") from None
+    if dt.tzinfo is None:
+        raise InvalidEvent(path, f"{_fmt(v)} has no UTC offset (e.g. +08:00 or Z)")
+    if not MIN_YEAR <= dt.year <= MAX_YEAR:
+        raise InvalidEvent(path, f"{_fmt(v)} is outside {MIN_YEAR}..{MAX_YEAR}")
+    return dt.timestamp()
+
+
+def decode(raw: bytes | str) -> dict:
+    """orjson-decode one message; anything but a JSON object is invalid."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidEvent("$", f"not valid JSON ({str(e)[:80]})") from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent("$", f"must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def validate(doc: dict) -> dict:
+    """Check ``doc`` against the contract; return it unchanged or raise InvalidEvent."""
+    if "schema" in doc and doc["schema"] != "complaint.v1":
+        raise InvalidEvent("schema", f"{_fmt(doc['schema'])} is not 'complaint.v1'")
+    _str(doc, "event_id", "event_id", required=True, min_len=1, max_len=128)
+    if "ts" not in doc:
+        raise InvalidEvent("ts", "is required")
+    parse_ts(doc["ts"])
+    _str(doc, "institution", "institution", required=True, min_len=1, max_len=64)
+    _enum(doc, "channel", "channel", CHANNELS, required=True)
+    _enum(doc, "category", "category", CATEGORIES, required=True)
+    c = doc.get("complainant")
+    if c is None:
+        raise InvalidEvent("complainant", "is required")
+    if not isinstance(c, dict):
+        raise InvalidEvent("complainant", f"must be an object, got {type(c).__name__}")
+    _str(c, "id", "complainant.id", required=True, min_len=1, max_len=128)
+    if "age" in c:
+        age = c["age"]
+        if not isinstance(age, int) or isinstance(age, bool):
+            raise InvalidEvent("complainant.age", f"must be an integer, got {type(age).__name__}")
+        if not 0 <= age <= 130:
+            raise InvalidEvent("complainant.age", f"{age} is outside 0..130")
+    _str(c, "region", "complainant.region", required=False, max_len=32)
+    for i, ct in enumerate(_list(doc, "contacts", "contacts", 32)):
+        p = f"contacts[{i}]"
+        if not isinstance(ct, dict):
+            raise InvalidEvent(p, f"must be an object, got {type(ct).__name__}")
+        _enum(ct, "kind", f"{p}.kind", CONTACT_KINDS, required=True)
+        _str(ct, "value", f"{p}.value", required=True, min_len=1, max_len=256)
+        _enum(ct, "role", f"{p}.role", ROLES, required=False, default="unknown")
+    _str(doc, "text", "text", required=False, max_len=65536)
+    for i, d in enumerate(_list(doc, "demands", "demands", 16)):
+        if not isinstance(d, str) or d not in DEMANDS:
+            raise InvalidEvent(f"demands[{i}]", f"{_fmt(d)} is not one of {', '.join(sorted(DEMANDS))}")
+    if "amount" in doc:
+        a = doc["amount"]
+        if not isinstance(a, (int, float)) or isinstance(a, bool):
+            raise InvalidEvent("amount", f"must be a number, got {type(a).__name__}")
+        if not math.isfinite(a) or a < 0:
+            raise InvalidEvent("amount", f"{_fmt(a)} must be a finite number >= 0")
+    for i, at in enumerate(_list(doc, "attachments", "attachments", 32)):
+        p = f"attachments[{i}]"
+        if not isinstance(at, dict):
+            raise InvalidEvent(p, f"must be an object, got {type(at).__name__}")
+        _enum(at, "kind", f"{p}.kind", ATTACHMENT_KINDS, required=True)
+        _str(at, "issuer", f"{p}.issuer", required=False, max_len=256)
+        _str(at, "seal_text", f"{p}.seal_text", required=False, max_len=256)
+        sha = _str(at, "sha256", f"{p}.sha256", required=False, max_len=64)
+        if sha is not None and (len(sha) != 64 or not set(sha) <= _HEX):
+            raise InvalidEvent(f"{p}.sha256", "must be 64 lowercase hex characters")
+    _str(doc, "repeat_of", "repeat_of", required=False, max_len=128)
+    return doc
+
+
+def to_event(doc: dict, pseudo: Pseudonymizer) -> Event:
+    """Build the detector-facing Event from a *validated* document.
+
+    This is the privacy boundary: complainant ids and every contact value are
+    replaced by keyed pseudonyms here and the raw values are dropped.
+    """
+    c = doc["complainant"]
+    contacts = tuple(
+        Contact(kind=ct["kind"], key=pseudo(ct["kind"], ct["value"]), role=ct.get("role") or "unknown")
+        for ct in doc.get("contacts") or ()
+    )
+    attachments = tuple(
+        Attachment(kind=a["kind"], issuer=a.get("issuer"), seal_text=a.get("seal_text"), sha256=a.get("sha256"))
+        for a in doc.get("attachments") or ()
+    )
+    amount = doc.get("amount")
+    return Event(
+        event_id=doc["event_id"],
+        ts=parse_ts(doc["ts"]),
+        ts_text=doc["ts"],
+        institution=doc["institution"],
+        channel=doc["channel"],
+        category=doc["category"],
+        complainant=pseudo("cust", c["id"]),
+        age=c.get("age"),
+        region=c.get("region"),
+        contacts=contacts,
+        text=doc.get("text") or "",
+        demands=tuple(doc.get("demands") or ()),
+        amount=float(amount) if amount is not None else None,
+        attachments=attachments,
+        repeat_of=doc.get("repeat_of"),
+    )
+
+
+def parse(raw: bytes | str, pseudo: Pseudonymizer) -> Event:
+    """decode -> validate -> pseudonymise, raising InvalidEvent with the field at fault."""
+    return to_event(validate(decode(raw)), pseudo)

@@ -1,0 +1,128 @@
+"""The core pipeline: dead letters, de-duplication, lateness, isolation, metrics."""
+from __future__ import annotations
+
+import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+
+from detectors.base import Finding
+from streamer.events import Event
+from streamer.metrics import PipelineCollector
+from streamer.pipeline import Pipeline
+from streamer.testing import TEST_PSEUDO, MemorySink, raw_event
+
+
+class CountingDetector:
+    """Fires a finding for the key 'k' on every third event it sees."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def update(self, event: Event) -> list[Finding]:
+        self.seen.append(event.event_id)
+        if len(self.seen) % 3:
+            return []
+        return [Finding(self.name, "k:1", 9.0, event.ts, event.event_id, self.seen[-3:], "three more")]
+
+    def stats(self) -> dict[str, float]:
+        return {"tracked_keys": 1}
+
+
+class ExplodingDetector:
+    name = "exploding"
+
+    def update(self, event):
+        raise RuntimeError("boom")
+
+    def stats(self):
+        return {}
+
+
+def make(detectors=None):
+    alerts, dlq = MemorySink(), MemorySink()
+    p = Pipeline(detectors or [CountingDetector()], TEST_PSEUDO, alert_sinks=[alerts], dead_letter_sinks=[dlq],
+                 max_lateness=10 * 3600)
+    return p, alerts, dlq
+
+
+def dumps(d) -> bytes:
+    return orjson.dumps(d)
+
+
+def test_invalid_messages_are_dead_lettered_with_the_field_and_the_stream_goes_on():
+    p, alerts, dlq = make()
+    good = [raw_event(ts=i) for i in range(3)]
+    p.process(dumps(good[0]), {"line": 1})
+    p.process(b"{broken", {"line": 2})
+    bad = raw_event(ts=1, channel="fax", contacts=[("phone", "13912345678", "self")], text="秘密内容")
+    p.process(dumps(bad), {"line": 3})
+    p.process(dumps(good[1]), {"line": 4})
+    p.process(dumps(good[2]), {"line": 5})
+    assert [r["field"] for r in dlq.records] == ["$", "channel"]
+    assert dlq.records[1]["origin"] == {"line": 3} and "fax" in dlq.records[1]["reason"]
+    # the dead letter keeps the document, but not the raw phone, id or text
+    blob = orjson.dumps(dlq.records).decode()
+    assert "13912345678" not in blob and "秘密内容" not in blob and bad["complainant"]["id"] not in blob
+    assert dlq.records[1]["payload"]["event_id"] == bad["event_id"]
+    assert len(alerts.records) == 1  # the three good events still reached the detector
+    assert p.stats.dead_letters == {"invalid": 2}
+
+
+def test_redelivered_event_is_not_counted_twice():
+    det = CountingDetector()
+    p, _, _ = make([det])
+    ev = dumps(raw_event(ts=0))
+    for _ in range(3):
+        p.process(ev)
+    assert det.seen == [orjson.loads(ev)["event_id"]]
+    assert p.stats.events[("duplicate", "hotline", "service")] == 2
+
+
+def test_dedup_memory_is_bounded():
+    p, _, _ = make()
+    p.dedup_size = 10
+    for i in range(50):
+        p.process(dumps(raw_event(ts=i / 100)))
+    assert len(p.seen) == 10
+
+
+def test_late_events_beyond_the_allowed_lateness_are_dead_lettered():
+    det = CountingDetector()
+    p, _, dlq = make([det])
+    p.process(dumps(raw_event(ts=100)))
+    p.process(dumps(raw_event(ts=95)))     # 5 h late: processed
+    p.process(dumps(raw_event(ts=80)))     # 20 h late: dead letter
+    assert len(det.seen) == 2
+    assert dlq.records[0]["error"] == "late" and dlq.records[0]["field"] == "ts"
+
+
+def test_a_failing_detector_is_isolated_and_counted():
+    good = CountingDetector()
+    p, alerts, _ = make([ExplodingDetector(), good])
+    for i in range(3):
+        p.process(dumps(raw_event(ts=i)))
+    assert len(good.seen) == 3 and len(alerts.records) == 1
+    assert p.stats.detector_errors == {"exploding": 3}
+
+
+def test_flush_reaches_every_sink():
+    p, alerts, dlq = make()
+    p.flush()
+    assert alerts.flushes == dlq.flushes == 1
+
+
+def test_metrics_collector_exposes_live_state_on_its_own_registry():
+    p, _, _ = make()
+    for i in range(6):
+        p.process(dumps(raw_event(ts=i, channel="app", category="collection")))
+    p.process(b"nope")
+    reg = CollectorRegistry()
+    reg.register(PipelineCollector(p, clock=lambda: p.stats.watermark + 60))
+    text = generate_latest(reg).decode()
+    assert 'surgewatch_events_total{category="collection",channel="app",result="ok"} 6.0' in text
+    assert 'surgewatch_dead_letters_total{error="invalid"} 1.0' in text
+    assert 'surgewatch_alerts_total{detector="counting",severity="warning",status="firing"} 2.0' in text
+    assert 'surgewatch_active_episodes{detector="counting"} 1.0' in text
+    assert "surgewatch_event_time_lag_seconds 60.0" in text
+    assert 'surgewatch_processing_seconds_count 6.0' in text
