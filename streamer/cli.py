@@ -15,6 +15,7 @@ import time
 
 from prometheus_client import CollectorRegistry
 
+from streamer.checkpoint import CheckpointError
 from streamer.config import KafkaSettings, add_kafka_args, env, env_int
 from streamer.episodes import EpisodeManager
 from streamer.metrics import VERSION, PipelineCollector, serve_metrics
@@ -100,9 +101,23 @@ def cmd_replay(args) -> int:
         sinks.append(ConsoleAlertSink(json=False))
     dlq_path = args.dead_letters or _dlq_path(args.alerts)
     pipeline = build_pipeline(pseudo, sinks, [JsonlSink(dlq_path)], args)
+    if args.state_dir:
+        from streamer import checkpoint
+
+        try:
+            ck = checkpoint.load(args.state_dir)
+            if ck is not None:
+                checkpoint.restore(pipeline, ck.state)
+        except CheckpointError as e:
+            raise SystemExit(f"surgewatch replay: {e}") from None
     _start_metrics(pipeline, args.metrics_port, args.metrics_addr, "replay")
     prog = Progress(os.path.getsize(args.input), enabled=args.progress)
     n = replay_file(args.input, pipeline, progress=prog)
+    if args.state_dir:
+        from streamer import checkpoint
+
+        checkpoint.save(args.state_dir, checkpoint.Checkpoint(checkpoint.FORMAT_VERSION, {}, checkpoint.snapshot(pipeline),
+                                                              {"input": os.path.abspath(args.input)}))
     pipeline.close()
     st = pipeline.stats
     ok = sum(v for (r, _, _), v in st.events.items() if r == "ok")
@@ -131,6 +146,12 @@ def cmd_run(args) -> int:
     dlq = [KafkaSink(producer, args.dlq_topic, "event_id")]
     pipeline = build_pipeline(pseudo, sinks, dlq, args)
     source = KafkaSource(settings, args.topic, args.group, session_timeout_ms=args.session_timeout_ms)
+    if args.state_dir:
+        try:
+            source.restore(pipeline, args.state_dir)
+        except CheckpointError as e:
+            print(f"surgewatch run: {e}", file=sys.stderr)
+            return 2
     _start_metrics(pipeline, args.metrics_port, args.metrics_addr, "run", source=source)
     stop = threading.Event()
 
@@ -144,7 +165,8 @@ def cmd_run(args) -> int:
                                  "alerts_topic": args.alerts_topic, "dlq_topic": args.dlq_topic,
                                  "metrics_port": args.metrics_port})
     try:
-        source.run(pipeline, stop, idle_exit_s=args.exit_when_idle)
+        source.run(pipeline, stop, idle_exit_s=args.exit_when_idle, state_dir=args.state_dir,
+                   checkpoint_every=args.checkpoint_every)
     finally:
         pipeline.close()
         source.close()
@@ -223,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="serve /metrics during the replay (default 0 = off) [env SURGEWATCH_METRICS_PORT]")
     p.add_argument("--metrics-addr", default=env("SURGEWATCH_METRICS_ADDR", "127.0.0.1"),
                    help="[env SURGEWATCH_METRICS_ADDR]")
+    p.add_argument("--state-dir", help="load detector state from here first and save it after (continue across files)")
     _common(p)
     p.set_defaults(func=cmd_replay)
 
@@ -247,6 +270,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
                    help="exit cleanly after this long without messages (batch jobs, tests)")
     p.add_argument("--allow-dev-key", action="store_true", help=f"use the development key if {KEY_ENV} is unset (never in production)")
+    p.add_argument("--state-dir", default=env("SURGEWATCH_STATE_DIR"),
+                   help="checkpoint detector state here and resume from it on start; offsets are committed only "
+                        "after a checkpoint covers them (one instance per group) [env SURGEWATCH_STATE_DIR]")
+    p.add_argument("--checkpoint-every", type=int, default=env_int("SURGEWATCH_CHECKPOINT_EVERY", 5000),
+                   help="messages between checkpoints (default 5000; also on idle and on SIGTERM)")
     _common(p)
     p.set_defaults(func=cmd_run)
 

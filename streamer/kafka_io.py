@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from streamer import checkpoint
 from streamer.config import KafkaSettings
 from streamer.pipeline import Pipeline
 
@@ -65,7 +66,13 @@ class KafkaSink:
 
 
 class KafkaSource:
-    """A consumer-group reader that feeds a Pipeline batch by batch."""
+    """A consumer-group reader that feeds a Pipeline batch by batch.
+
+    Without a state directory every batch is flushed and then committed.
+    With ``state_dir`` the pipeline state is restored at start, each assigned
+    partition is sought to the checkpoint's offset, and offsets are committed
+    only right after a checkpoint that covers them has been written.
+    """
 
     def __init__(self, settings: KafkaSettings, topic: str, group: str, *,
                  session_timeout_ms: int = 10000, max_poll_records: int = 500,
@@ -73,36 +80,69 @@ class KafkaSource:
         kw = settings.client_kwargs()
         heartbeat = max(1000, session_timeout_ms // 3)
         self.consumer = KafkaConsumer(
-            topic, group_id=group, enable_auto_commit=False, auto_offset_reset=auto_offset_reset,
+            group_id=group, enable_auto_commit=False, auto_offset_reset=auto_offset_reset,
             session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat,
             max_poll_records=max_poll_records, **kw)
         self.topic = topic
         self.connected = False
         self._lag: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
+        self._resume: dict[tuple[str, int], int] = {}
+        self.positions: dict[tuple[str, int], int] = {}
         self.batches = 0
         self.messages = 0
+        self.checkpoints = 0
+        self.consumer.subscribe([topic], listener=_SeekOnAssign(self))
 
     def partition_lag(self) -> dict[tuple[str, int], int]:
         with self._lock:
             return dict(self._lag)
 
+    def restore(self, pipeline: Pipeline, state_dir: str) -> bool:
+        """Load the checkpoint in ``state_dir`` into ``pipeline``; remember its offsets."""
+        ck = checkpoint.load(state_dir)
+        if ck is None:
+            log.info("no checkpoint yet, starting with empty state", extra={"state_dir": state_dir})
+            return False
+        checkpoint.restore(pipeline, ck.state)
+        self._resume = dict(ck.offsets)
+        self.positions = dict(ck.offsets)
+        log.info("restored checkpoint", extra={"state_dir": state_dir, "offsets": {f"{t}/{p}": o for (t, p), o in ck.offsets.items()}})
+        return True
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        if offsets:
+            self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+
+    def _checkpoint(self, pipeline: Pipeline, state_dir: str) -> None:
+        pipeline.flush()
+        size = checkpoint.save(state_dir, checkpoint.Checkpoint(
+            checkpoint.FORMAT_VERSION, dict(self.positions), checkpoint.snapshot(pipeline)))
+        self._commit(self.positions)
+        self.checkpoints += 1
+        log.debug("checkpoint", extra={"bytes": size, "messages": self.messages})
+
     def run(self, pipeline: Pipeline, stop: threading.Event, poll_ms: int = 500,
-            on_batch: Callable[[int], None] | None = None, idle_exit_s: float | None = None) -> None:
-        """Consume until ``stop`` is set. Each batch: process, flush, commit."""
+            on_batch: Callable[[int], None] | None = None, idle_exit_s: float | None = None,
+            state_dir: str | None = None, checkpoint_every: int = 5000) -> None:
+        """Consume until ``stop`` is set (or idle for ``idle_exit_s``); leave everything committed."""
         c = self.consumer
         idle_polls, idle_limit = 0, (None if idle_exit_s is None else max(1, int(idle_exit_s * 1000 / poll_ms)))
+        since_ckpt = 0
         while not stop.is_set():
             batch = c.poll(timeout_ms=poll_ms)
             self.connected = bool(c.bootstrap_connected()) or bool(batch)
             if not batch:
                 idle_polls += 1
+                if state_dir and since_ckpt:
+                    self._checkpoint(pipeline, state_dir)   # quiet moment: make progress durable
+                    since_ckpt = 0
                 if idle_limit is not None and idle_polls >= idle_limit:
-                    log.info("no messages for %.1f s, exiting (--exit-when-idle)", idle_exit_s)
+                    log.info("no messages for a while, exiting (--exit-when-idle)", extra={"seconds": idle_exit_s})
                     break
                 continue
             idle_polls = 0
-            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+            batch_offsets: dict[tuple[str, int], int] = {}
             n = 0
             for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
                 msgs = batch[tp]
@@ -111,21 +151,48 @@ class KafkaSource:
                         continue
                     pipeline.process(m.value, {"topic": tp.topic, "partition": tp.partition, "offset": m.offset})
                 n += len(msgs)
-                last = msgs[-1].offset
-                offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
+                nxt = msgs[-1].offset + 1
+                batch_offsets[(tp.topic, tp.partition)] = nxt
                 hw = c.highwater(tp)
                 if hw is not None:
                     with self._lock:
-                        self._lag[(tp.topic, tp.partition)] = max(0, hw - (last + 1))
-            pipeline.flush()          # alerts + dead letters durable first ...
-            c.commit(offsets)         # ... then the offsets that they cover
+                        self._lag[(tp.topic, tp.partition)] = max(0, hw - nxt)
+            self.positions.update(batch_offsets)
             self.batches += 1
             self.messages += n
+            if state_dir:
+                since_ckpt += n
+                if since_ckpt >= checkpoint_every:
+                    self._checkpoint(pipeline, state_dir)
+                    since_ckpt = 0
+            else:
+                pipeline.flush()                 # alerts + dead letters durable first ...
+                self._commit(batch_offsets)      # ... then the offsets that they cover
             if on_batch:
                 on_batch(n)
+        if state_dir and (since_ckpt or not self.checkpoints):
+            self._checkpoint(pipeline, state_dir)
+        else:
+            pipeline.flush()
 
     def close(self) -> None:
         try:
             self.consumer.close(autocommit=False)
         except Exception:  # closing must never mask the real exit reason
             log.exception("error closing consumer")
+
+
+class _SeekOnAssign(ConsumerRebalanceListener):
+    """On assignment, start each partition where the restored checkpoint left off."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned) -> None:
+        for tp in assigned:
+            off = self.source._resume.get((tp.topic, tp.partition))
+            if off is not None:
+                self.source.consumer.seek(tp, off)
