@@ -28,7 +28,7 @@ __all__ = ["main", "build_pipeline"]
 log = logging.getLogger("surgewatch")
 
 
-def build_pipeline(pseudo: Pseudonymizer, alert_sinks, dead_letter_sinks, args=None) -> Pipeline:
+def build_pipeline(pseudo: Pseudonymizer, alert_sinks, dead_letter_sinks, args=None, scored_sinks=()) -> Pipeline:
     """The one place the detector set and episode policy are assembled."""
     from detectors import default_detectors
 
@@ -36,7 +36,7 @@ def build_pipeline(pseudo: Pseudonymizer, alert_sinks, dead_letter_sinks, args=N
     lateness_h = float(getattr(args, "max_lateness_hours", None) or 168.0)
     return Pipeline(
         default_detectors(), pseudo,
-        alert_sinks=alert_sinks, dead_letter_sinks=dead_letter_sinks,
+        alert_sinks=alert_sinks, dead_letter_sinks=dead_letter_sinks, scored_sinks=scored_sinks,
         episodes=EpisodeManager(quiet=quiet_h * 3600.0),
         max_lateness=lateness_h * 3600.0,
         include_raw_dead_letters=bool(getattr(args, "dead_letter_raw", False)),
@@ -100,7 +100,8 @@ def cmd_replay(args) -> int:
     if args.stdout:
         sinks.append(ConsoleAlertSink(json=False))
     dlq_path = args.dead_letters or _dlq_path(args.alerts)
-    pipeline = build_pipeline(pseudo, sinks, [JsonlSink(dlq_path)], args)
+    scored = [JsonlSink(args.scored, fsync=False)] if args.scored else []
+    pipeline = build_pipeline(pseudo, sinks, [JsonlSink(dlq_path)], args, scored)
     if args.state_dir:
         from streamer import checkpoint
 
@@ -144,7 +145,8 @@ def cmd_run(args) -> int:
     if args.stdout:
         sinks.append(ConsoleAlertSink(json=False))
     dlq = [KafkaSink(producer, args.dlq_topic, "event_id")]
-    pipeline = build_pipeline(pseudo, sinks, dlq, args)
+    scored = [KafkaSink(producer, args.scored_topic, "event_id")] if args.scored_topic else []
+    pipeline = build_pipeline(pseudo, sinks, dlq, args, scored)
     source = KafkaSource(settings, args.topic, args.group, session_timeout_ms=args.session_timeout_ms)
     if args.state_dir:
         try:
@@ -238,6 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="events file (JSONL)")
     p.add_argument("--alerts", required=True, help="alerts file to append to (JSONL, alert.v1)")
     p.add_argument("--dead-letters", help="dead-letter file (default: beside the alerts, .dlq.jsonl)")
+    p.add_argument("--scored", help="write every event's triage risk in [0, 1] with reasons here (JSONL)")
     p.add_argument("--stdout", action="store_true", help="also print alerts readably")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
@@ -259,6 +262,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts-topic", default=env("SURGEWATCH_ALERTS_TOPIC", "complaints.alerts"),
                    help="[env SURGEWATCH_ALERTS_TOPIC]")
     p.add_argument("--dlq-topic", default=env("SURGEWATCH_DLQ_TOPIC", "complaints.dlq"), help="[env SURGEWATCH_DLQ_TOPIC]")
+    p.add_argument("--scored-topic", default=env("SURGEWATCH_SCORED_TOPIC", "complaints.scored"),
+                   help="every event's triage risk with reasons ('' disables) [env SURGEWATCH_SCORED_TOPIC]")
     p.add_argument("--alerts", default=env("SURGEWATCH_ALERTS_FILE"), help="also append alerts to this file [env SURGEWATCH_ALERTS_FILE]")
     p.add_argument("--stdout", action="store_true", help="also print alerts readably")
     p.add_argument("--metrics-port", type=int, default=env_int("SURGEWATCH_METRICS_PORT", 9108),

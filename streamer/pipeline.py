@@ -23,7 +23,22 @@ from streamer.episodes import EpisodeManager, format_ts
 from streamer.events import Event
 from streamer.pseudonym import Pseudonymizer
 
-__all__ = ["Pipeline", "PipelineStats", "Sink", "LATENCY_BUCKETS"]
+__all__ = ["Pipeline", "PipelineStats", "Sink", "LATENCY_BUCKETS", "risk_from"]
+
+RISK_SCALE = 15.0  # a finding with surprise score >= 15 (p <= 1e-15) alone means risk 1
+
+
+def risk_from(reasons: list[dict]) -> float:
+    """Per-complaint triage risk in [0, 1] from the findings this event triggered.
+
+    Each finding contributes min(1, score / RISK_SCALE) as an independent
+    probability-like weight; they combine as 1 - prod(1 - w), so two detectors
+    agreeing (agent phone *and* template) rank above either alone.
+    """
+    keep = 1.0
+    for r in reasons:
+        keep *= 1.0 - min(1.0, max(0.0, r["score"]) / RISK_SCALE)
+    return round(1.0 - keep, 4)
 
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
 
@@ -80,6 +95,7 @@ class Pipeline:
         *,
         alert_sinks: Sequence[Sink] = (),
         dead_letter_sinks: Sequence[Sink] = (),
+        scored_sinks: Sequence[Sink] = (),
         episodes: EpisodeManager | None = None,
         dedup_size: int = 200_000,
         max_lateness: float = 7 * 86400.0,
@@ -89,6 +105,7 @@ class Pipeline:
         self.pseudo = pseudo
         self.alert_sinks = list(alert_sinks)
         self.dead_letter_sinks = list(dead_letter_sinks)
+        self.scored_sinks = list(scored_sinks)
         self.episodes = episodes or EpisodeManager()
         self.dedup_size = dedup_size
         self.max_lateness = max_lateness
@@ -134,6 +151,7 @@ class Pipeline:
         return event
 
     def _detect(self, event: Event) -> None:
+        reasons: list[dict] = []
         for det in self.detectors:
             try:
                 findings = det.update(event)
@@ -144,9 +162,16 @@ class Pipeline:
                 if not math.isfinite(f.score):
                     continue
                 self.stats.findings[f.detector] = self.stats.findings.get(f.detector, 0) + 1
+                if f.trigger_id == event.event_id:
+                    reasons.append({"detector": f.detector, "key": f.key, "score": round(f.score, 3)})
                 rec = self.episodes.observe(f, event.ts_text if f.trigger_id == event.event_id else format_ts(f.ts))
                 if rec is not None:
                     self._alert(rec)
+        if self.scored_sinks:
+            rec = {"event_id": event.event_id, "ts": event.ts_text, "institution": event.institution,
+                   "risk": risk_from(reasons), "reasons": reasons}
+            for s in self.scored_sinks:
+                s.write(rec)
 
     # -- outputs ----------------------------------------------------------
     def _alert(self, rec: dict) -> None:
@@ -166,10 +191,10 @@ class Pipeline:
 
     def flush(self) -> None:
         """Make everything emitted so far durable (called before committing offsets)."""
-        for s in (*self.alert_sinks, *self.dead_letter_sinks):
+        for s in (*self.alert_sinks, *self.dead_letter_sinks, *self.scored_sinks):
             s.flush()
 
     def close(self) -> None:
-        for s in (*self.alert_sinks, *self.dead_letter_sinks):
+        for s in (*self.alert_sinks, *self.dead_letter_sinks, *self.scored_sinks):
             s.close()
 

@@ -126,3 +126,21 @@ def test_metrics_collector_exposes_live_state_on_its_own_registry():
     assert 'surgewatch_active_episodes{detector="counting"} 1.0' in text
     assert "surgewatch_event_time_lag_seconds 60.0" in text
     assert 'surgewatch_processing_seconds_count 6.0' in text
+
+
+def test_every_event_gets_a_triage_risk_with_reasons():
+    scored = MemorySink()
+    p = Pipeline([CountingDetector()], TEST_PSEUDO, scored_sinks=[scored])
+    for i in range(3):
+        p.process(dumps(raw_event(ts=i)))
+    risks = [r["risk"] for r in scored.records]
+    assert risks[:2] == [0.0, 0.0] and 0.5 < risks[2] <= 1.0
+    assert scored.records[2]["reasons"] == [{"detector": "counting", "key": "k:1", "score": 9.0}]
+
+
+def test_risk_combines_agreeing_detectors():
+    from streamer.pipeline import risk_from
+
+    one = risk_from([{"score": 6.0}])
+    two = risk_from([{"score": 6.0}, {"score": 6.0}])
+    assert 0 < one < two < 1 and risk_from([{"score": 100.0}]) == 1.0 and risk_from([]) == 0.0
