@@ -1,0 +1,163 @@
+"""Tests for the scenario simulator (streamer.simulate).
+
+Fast by design: one cached ``small`` run is shared; only determinism runs the
+generator more than once.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from streamer.simulate import PROFILES, simulate, write_scenario
+
+CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
+SCHEMA = CONTRACT / "complaint-event.v1.schema.json"
+
+
+@lru_cache(maxsize=None)
+def _run(profile: str = "small", seed: int = 7) -> tuple[list[dict], dict]:
+    return simulate(profile, seed)
+
+
+def _bytes(tmp_path: Path, name: str, profile: str, seed: int) -> tuple[bytes, bytes]:
+    events, truth = simulate(profile, seed)
+    out = write_scenario(tmp_path / name, events, truth)
+    return (out / "events.jsonl").read_bytes(), (out / "truth.json").read_bytes()
+
+
+def test_profiles_exist() -> None:
+    assert {"small", "default"} <= set(PROFILES)
+
+
+def test_deterministic_same_seed(tmp_path: Path) -> None:
+    a = _bytes(tmp_path, "a", "small", 7)
+    b = _bytes(tmp_path, "b", "small", 7)
+    assert a == b
+
+
+def test_different_seed_differs(tmp_path: Path) -> None:
+    a = _bytes(tmp_path, "a", "small", 7)
+    c = _bytes(tmp_path, "c", "small", 8)
+    assert a[0] != c[0]
+
+
+def test_jsonl_is_utf8_unescaped(tmp_path: Path) -> None:
+    events, truth = _run()
+    out = write_scenario(tmp_path / "s", events, truth)
+    raw = (out / "events.jsonl").read_bytes()
+    assert "催收".encode() in raw and b"\\u" not in raw
+    lines = raw.decode("utf-8").splitlines()
+    assert len(lines) == len(events)
+    assert json.loads(lines[0]) == events[0]
+    assert json.loads((out / "truth.json").read_text("utf-8"))["n_events"] == len(events)
+
+
+def test_small_size() -> None:
+    events, truth = _run()
+    assert 3000 <= len(events) <= 5000
+    assert truth["n_events"] == len(events)
+
+
+def test_events_validate_against_schema() -> None:
+    if not SCHEMA.exists():
+        pytest.skip(f"shared contract not found at {SCHEMA} (expected repo next to ../shared)")
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA.read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    events, _ = _run()
+    errors = [(e["event_id"], err.message) for e in events for err in validator.iter_errors(e)]
+    assert not errors, errors[:5]
+
+
+def test_sorted_unique_and_offset() -> None:
+    events, _ = _run()
+    ts = [e["ts"] for e in events]
+    assert ts == sorted(ts)
+    assert all(t.endswith("+08:00") for t in ts)
+    ids = [e["event_id"] for e in events]
+    assert len(ids) == len(set(ids))
+
+
+def test_repeat_of_points_backwards() -> None:
+    events, _ = _run()
+    seen: set[str] = set()
+    n = 0
+    for e in events:
+        if "repeat_of" in e:
+            assert e["repeat_of"] in seen
+            n += 1
+        seen.add(e["event_id"])
+    assert n > 0
+
+
+def test_truth_ids_exist_and_disjoint() -> None:
+    events, truth = _run()
+    ids = {e["event_id"] for e in events}
+    seen: set[str] = set()
+    assert truth["campaigns"] and truth["decoys"]
+    for group in truth["campaigns"]:
+        g = set(group["event_ids"])
+        assert g and g <= ids
+        assert not g & seen, f"{group['id']} overlaps another campaign"
+        seen |= g
+    for group in truth["decoys"]:
+        g = set(group["event_ids"])
+        assert g <= ids
+        assert not g & seen, f"decoy {group['id']} overlaps a campaign"
+    types = {g["type"] for g in truth["campaigns"]}
+    assert {"agency_letters", "covert_template"} <= types
+    assert {"app_outage", "generic_hotline", "shared_address"} <= {g["type"] for g in truth["decoys"]}
+
+
+def test_collection_share_of_organic() -> None:
+    events, truth = _run()
+    labelled = {i for g in (*truth["campaigns"], *truth["decoys"]) for i in g["event_ids"]}
+    organic = [e for e in events if e["event_id"] not in labelled]
+    share = sum(e["category"] == "collection" for e in organic) / len(organic)
+    assert 0.25 <= share <= 0.35, share
+
+
+def test_campaign_shape() -> None:
+    events, truth = _run()
+    by_id = {e["event_id"]: e for e in events}
+    for group in truth["campaigns"]:
+        evs = [by_id[i] for i in group["event_ids"]]
+        assert len({e["institution"] for e in evs}) >= 2, group["id"]
+        if group["type"] == "agency_letters":
+            assert 20 <= len({e["complainant"]["id"] for e in evs}) <= 60
+            phones = [c["value"] for e in evs for c in e.get("contacts", []) if c["kind"] == "phone"]
+            shared = {p for p in phones if phones.count(p) >= 5}
+            assert 1 <= len(shared) <= 3
+        if group["type"] == "covert_template":
+            phones = [c["value"] for e in evs for c in e.get("contacts", []) if c["kind"] == "phone"]
+            assert len(phones) == len(set(phones)), "covert campaign must not share contacts"
+
+
+def test_every_profile_generator_is_registered() -> None:
+    from streamer.simulate.core import ALL_CAMPAIGNS, ALL_DECOYS
+
+    for prof in PROFILES.values():
+        assert all(s.kind in ALL_CAMPAIGNS for s in prof.campaigns), prof.name
+        assert all(s.kind in ALL_DECOYS for s in prof.decoys), prof.name
+
+
+@pytest.mark.parametrize("profile", ["default", "hard"])
+def test_larger_profiles(profile: str) -> None:
+    if profile not in PROFILES:
+        pytest.skip(f"profile {profile!r} not defined")
+    events, truth = _run(profile, 7)
+    assert 10 <= PROFILES[profile].days <= 14
+    assert 15_000 <= len(events) <= 25_000
+    ids = {e["event_id"] for e in events}
+    assert len(ids) == len(events)
+    seen: set[str] = set()
+    for group in truth["campaigns"]:
+        g = set(group["event_ids"])
+        assert g and g <= ids and not g & seen, group["id"]
+        seen |= g
+        assert len(group["institutions"]) >= 2, group["id"]
+    for group in truth["decoys"]:
+        assert set(group["event_ids"]) <= ids and not set(group["event_ids"]) & seen, group["id"]
