@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+import orjson
 from prometheus_client import CollectorRegistry
 
 from streamer.checkpoint import CheckpointError
@@ -58,6 +59,10 @@ def _dlq_path(alerts_path: str) -> str:
 def _start_metrics(pipeline: Pipeline, port: int, addr: str, mode: str, source=None, fallback: bool = False):
     registry = CollectorRegistry()
     registry.register(PipelineCollector(pipeline, source=source, mode=mode))
+    from streamer.alertmanager import AlertmanagerCollector, AlertmanagerSink
+    for s in pipeline.alert_sinks:
+        if isinstance(s, AlertmanagerSink):
+            registry.register(AlertmanagerCollector(s))
     if not port:
         return registry, None
     try:
@@ -77,6 +82,13 @@ def _free_port(addr: str) -> int:
         return s.getsockname()[1]
 
 
+def _add_alertmanager(sinks: list, args) -> None:
+    if getattr(args, "alertmanager_url", None):
+        from streamer.alertmanager import AlertmanagerSink
+
+        sinks.append(AlertmanagerSink(args.alertmanager_url))
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet-hours", type=float, default=float(env("SURGEWATCH_QUIET_HOURS", "72")),
                    help="event-time silence after which an alert episode resolves (default 72) [env SURGEWATCH_QUIET_HOURS]")
@@ -87,6 +99,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="also keep the raw bytes of rejected messages in dead letters (they may hold personal data) "
                         "[env SURGEWATCH_DEAD_LETTER_RAW=1]")
     p.add_argument("--log-level", default=env("SURGEWATCH_LOG_LEVEL", "info"), help="[env SURGEWATCH_LOG_LEVEL]")
+    p.add_argument("--alertmanager-url", default=env("SURGEWATCH_ALERTMANAGER_URL"),
+                   help="also notify this Alertmanager (base URL, e.g. http://127.0.0.1:9093); best effort, "
+                        "never blocks the stream [env SURGEWATCH_ALERTMANAGER_URL]")
 
 
 # -- replay ---------------------------------------------------------------
@@ -99,6 +114,7 @@ def cmd_replay(args) -> int:
     sinks = [JsonlSink(args.alerts)]
     if args.stdout:
         sinks.append(ConsoleAlertSink(json=False))
+    _add_alertmanager(sinks, args)
     dlq_path = args.dead_letters or _dlq_path(args.alerts)
     scored = [JsonlSink(args.scored, fsync=False)] if args.scored else []
     pipeline = build_pipeline(pseudo, sinks, [JsonlSink(dlq_path)], args, scored)
@@ -144,6 +160,7 @@ def cmd_run(args) -> int:
         sinks.append(JsonlSink(args.alerts))
     if args.stdout:
         sinks.append(ConsoleAlertSink(json=False))
+    _add_alertmanager(sinks, args)
     dlq = [KafkaSink(producer, args.dlq_topic, "event_id")]
     scored = [KafkaSink(producer, args.scored_topic, "event_id")] if args.scored_topic else []
     pipeline = build_pipeline(pseudo, sinks, dlq, args, scored)
@@ -215,6 +232,19 @@ def cmd_produce(args) -> int:
     producer.flush()
     producer.close()
     print(f"produced {n} messages to {args.topic}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from streamer.evaluate import evaluate, format_report, load_jsonl
+
+    for flag in ("events", "truth", "alerts"):
+        if not os.path.exists(getattr(args, flag)):
+            raise SystemExit(f"surgewatch evaluate: --{flag} {getattr(args, flag)}: no such file")
+    with open(args.truth, "rb") as f:
+        truth = orjson.loads(f.read())
+    report = evaluate(load_jsonl(args.events), truth, load_jsonl(args.alerts))
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else format_report(report))
     return 0
 
 
@@ -297,6 +327,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key-field", default="institution",
                    help="message key taken from this event field (default institution); '' for none")
     p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("evaluate", help="score an alerts file against a simulated truth",
+                       description="Recall by campaign type, alert precision (an alert episode counts for a campaign "
+                                   "if at least half its event_ids belong to it), false alerts per day, and detection "
+                                   "delay in hours and in campaign events.")
+    p.add_argument("--events", required=True)
+    p.add_argument("--truth", required=True)
+    p.add_argument("--alerts", required=True)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="simulate a few days and replay them through every detector (no services needed)")
     p.add_argument("--profile", default="small")

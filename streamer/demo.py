@@ -10,10 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter
-
-import orjson
-
 from streamer.replay import Progress, replay_file
 from streamer.sinks import ConsoleAlertSink, JsonlSink
 
@@ -50,7 +46,7 @@ def run_demo(args) -> int:
     replay_file(events_path, pipeline, progress=Progress(os.path.getsize(events_path), enabled=True))
     pipeline.flush()
     elapsed = time.monotonic() - t0
-    _report(alerts_path, truth, len(events), elapsed)
+    _report(alerts_path, events_path, truth, len(events), elapsed)
     print(f"\n  alerts:       {alerts_path}\n  events:       {events_path}\n  truth:        {os.path.join(out, 'truth.json')}")
     print(f"  dead letters: {dlq_path}")
     if server is not None and args.hold > 0:
@@ -63,30 +59,9 @@ def run_demo(args) -> int:
     return 0
 
 
-def _report(alerts_path: str, truth: dict, n_events: int, elapsed: float) -> None:
-    alerts = [orjson.loads(line) for line in open(alerts_path, "rb") if line.strip()]
-    firing = {}
-    for a in alerts:
-        if a["status"] == "firing":
-            firing[a["alert_id"]] = a  # keep the latest emission of each episode
-    owner = {}
-    for group in ("campaigns", "decoys"):
-        for c in truth[group]:
-            for eid in c["event_ids"]:
-                owner[eid] = (group, c["id"])
-    caught: Counter = Counter()
-    false = 0
-    for a in firing.values():
-        votes = Counter(owner.get(e, ("organic", "")) for e in a["event_ids"])
-        (group, cid), n = votes.most_common(1)[0]
-        if group == "campaigns" and n * 2 >= len(a["event_ids"]):
-            caught[cid] += 1
-        else:
-            false += 1
-    print(f"\n  {n_events} events in {elapsed:.1f} s ({n_events / max(elapsed, 1e-9):,.0f}/s), "
-          f"{len(firing)} alert episodes")
-    for c in truth["campaigns"]:
-        mark = "caught " if caught[c["id"]] else "MISSED "
-        print(f"  {mark} {c['id']:<16} {c['type']:<18} {len(c['event_ids'])} complaints  "
-              f"({caught[c['id']]} alert episodes)")
-    print(f"  alerts not matching a campaign: {false}")
+def _report(alerts_path: str, events_path: str, truth: dict, n_events: int, elapsed: float) -> None:
+    from streamer.evaluate import evaluate, format_report, load_jsonl
+
+    report = evaluate(load_jsonl(events_path), truth, load_jsonl(alerts_path))
+    print(f"\n  {n_events} events in {elapsed:.1f} s ({n_events / max(elapsed, 1e-9):,.0f}/s)\n")
+    print("\n".join("  " + line for line in format_report(report).splitlines()))
