@@ -43,7 +43,7 @@ def run_demo(args) -> int:
     if server is not None:
         print(f"  metrics: http://127.0.0.1:{server.server_port}/metrics\n")
     t0 = time.monotonic()
-    replay_file(events_path, pipeline, progress=Progress(os.path.getsize(events_path), enabled=True))
+    replay_file(events_path, pipeline, progress=Progress(os.path.getsize(events_path), enabled=True, stream=sys.stdout))
     pipeline.flush()
     elapsed = time.monotonic() - t0
     _report(alerts_path, events_path, truth, len(events), elapsed)

@@ -25,26 +25,35 @@ class Progress:
     def __init__(self, total_bytes: int, enabled: bool | None = None, stream: IO[str] | None = None,
                  label: str = "replay") -> None:
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.tty = self.stream.isatty()
+        self.enabled = self.tty if enabled is None else enabled
         self.total = max(1, total_bytes)
         self.label = label
         self.t0 = time.monotonic()
         self._last = 0.0
+        self._last_quarter = -1
 
     def update(self, done_bytes: int, events: int, alerts: int, force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if not force and now - self._last < 0.2:
+        frac = min(1.0, done_bytes / self.total)
+        if not self.tty:  # a log file or pipe: a plain line at each quarter, no carriage returns
+            quarter = int(frac * 4)
+            if quarter == self._last_quarter and not force:
+                return
+            self._last_quarter = quarter
+        elif not force and now - self._last < 0.2:
             return
         self._last = now
-        frac = min(1.0, done_bytes / self.total)
         bar = "#" * int(frac * 30)
         rate = events / max(now - self.t0, 1e-9)
-        self.stream.write(f"\r{self.label} [{bar:<30}] {frac * 100:5.1f}%  {events:>8} events  "
-                          f"{rate:>8.0f}/s  {alerts:>5} alerts")
-        if force:
-            self.stream.write("\n")
+        line = (f"{self.label} [{bar:<30}] {frac * 100:5.1f}%  {events:>8} events  "
+                f"{rate:>8.0f}/s  {alerts:>5} alerts")
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line + ("\n" if force else ""))
+        else:
+            self.stream.write(line + "\n")
         self.stream.flush()
 
 

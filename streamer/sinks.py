@@ -76,7 +76,9 @@ class ConsoleAlertSink:
         if self.json:
             self.stream.write(orjson.dumps(record).decode() + "\n")
         else:
-            self.stream.write(format_alert(record) + "\n")
+            # on a terminal, wipe a progress bar that may be sitting on the current line
+            clear = "\r\x1b[K" if self.stream.isatty() else ""
+            self.stream.write(clear + format_alert(record) + "\n")
 
     def flush(self) -> None:
         self.stream.flush()
