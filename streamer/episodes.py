@@ -12,6 +12,12 @@ and resolves once when the key has gone quiet. The rules, all in event time:
   rose, so a 500-complaint campaign produces a handful of updates, not 500;
 * once the event-time watermark passes ``last finding + quiet`` the episode
   emits ``status: resolved`` with ``ends_at`` and is forgotten.
+
+One campaign is usually seen by several detectors at once (its agency phone,
+its letter template). Open episodes whose evidence shares complaints are
+*linked*: each alert's evidence names the ``linked_alerts`` and a common
+``campaign`` id (the alert id of the earliest episode of the group), so a
+responder -- and Alertmanager grouping -- sees one story.
 """
 from __future__ import annotations
 
@@ -53,6 +59,8 @@ class Episode:
     emitted_events: int = 0
     emitted_severity: str = "info"
     updates: int = 0
+    campaign: str = ""
+    links: set[str] = field(default_factory=set)
 
 
 class EpisodeManager:
@@ -68,6 +76,8 @@ class EpisodeManager:
         self.regrow = regrow
         self.max_event_ids = max_event_ids
         self.open: dict[tuple[str, str], Episode] = {}
+        self.by_id: dict[str, Episode] = {}
+        self.owner: dict[str, str] = {}  # event id -> alert id of the first open episode holding it
         self.watermark = float("-inf")
         self.fired_total = 0
         self.resolved_total = 0
@@ -94,9 +104,11 @@ class EpisodeManager:
                 severity=finding.severity,
                 summary=finding.summary,
                 evidence=finding.evidence,
+                campaign=alert_id_for(finding.detector, finding.key, finding.ts),
             )
-            self._merge_ids(ep, finding)
             self.open[k] = ep
+            self.by_id[ep.alert_id] = ep
+            self._merge_ids(ep, finding)
             self.fired_total += 1
             return self._emit(ep, "firing")
         if finding.ts >= ep.last_ts:
@@ -127,6 +139,10 @@ class EpisodeManager:
         out = []
         for ep in done:
             del self.open[(ep.detector, ep.key)]
+            del self.by_id[ep.alert_id]
+            for eid in ep.event_ids:
+                if self.owner.get(eid) == ep.alert_id:
+                    del self.owner[eid]
             self.resolved_total += 1
             out.append(self._emit(ep, "resolved"))
         return out
@@ -141,15 +157,32 @@ class EpisodeManager:
     def _merge_ids(self, ep: Episode, f: Finding) -> None:
         seen = set(ep.event_ids)
         ids = ep.event_ids
-        for eid in f.event_ids:
-            if eid not in seen:
-                ids.append(eid)
-                seen.add(eid)
-        if f.trigger_id not in seen:
-            ids.append(f.trigger_id)
+        new = [e for e in f.event_ids if e not in seen]
+        if f.trigger_id not in seen and f.trigger_id not in new:
+            new.append(f.trigger_id)
+        for eid in new:
+            if eid in seen:
+                continue
+            ids.append(eid)
+            seen.add(eid)
+            other = self.owner.setdefault(eid, ep.alert_id)
+            if other != ep.alert_id:
+                self._link(ep, self.by_id.get(other))
         if len(ids) > self.max_event_ids:
             # keep the very first trigger plus the most recent evidence
+            for eid in ids[1:-(self.max_event_ids - 1)]:
+                if self.owner.get(eid) == ep.alert_id:
+                    del self.owner[eid]
             ep.event_ids = ids[:1] + ids[-(self.max_event_ids - 1):]
+
+    def _link(self, ep: Episode, other: Episode | None) -> None:
+        if other is None or other.alert_id in ep.links:
+            return
+        ep.links.add(other.alert_id)
+        other.links.add(ep.alert_id)
+        # the group takes the campaign id of its earliest member
+        first = min((ep, other), key=lambda e: (e.start_ts, e.campaign))
+        ep.campaign = other.campaign = first.campaign
 
     def _emit(self, ep: Episode, status: str) -> dict:
         if status == "firing":
@@ -169,5 +202,6 @@ class EpisodeManager:
             rec["ends_at"] = ep.last_at
         rec["event_ids"] = list(ep.event_ids)
         rec["summary"] = ep.summary
-        rec["evidence"] = dict(ep.evidence, updates=ep.updates)
+        rec["evidence"] = dict(ep.evidence, updates=ep.updates, campaign=ep.campaign,
+                               linked_alerts=sorted(ep.links))
         return rec

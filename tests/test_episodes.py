@@ -53,3 +53,17 @@ def test_keys_are_independent():
     b = m.observe(f(0, "b", key="phone:b"), "t")
     assert a["alert_id"] != b["alert_id"]
     assert m.active_by_detector() == {"agent_surge": 2}
+
+
+def test_episodes_sharing_complaints_are_linked_into_one_campaign():
+    m = EpisodeManager()
+    a = m.observe(f(0, "e1", ["e0", "e1"], key="phone:a"), "t")
+    b = Finding(detector="template_surge", key="template:t", score=8.0, ts=5, trigger_id="e5",
+                event_ids=["e1", "e4", "e5"], summary="s")
+    rb = m.observe(b, "t")
+    assert rb["evidence"]["linked_alerts"] == [a["alert_id"]]
+    assert rb["evidence"]["campaign"] == a["alert_id"]       # the earliest episode names the campaign
+    c = m.observe(f(9, "e9", ["e9"], key="phone:unrelated"), "t")
+    assert c["evidence"]["linked_alerts"] == [] and c["evidence"]["campaign"] == c["alert_id"]
+    m.advance(10 * 86400)
+    assert m.owner == {} and m.by_id == {}                    # nothing is kept for resolved episodes
