@@ -127,6 +127,10 @@ class KafkaSource:
             state_dir: str | None = None, checkpoint_every: int = 5000) -> None:
         """Consume until ``stop`` is set (or idle for ``idle_exit_s``); leave everything committed."""
         c = self.consumer
+        # kafka-python 3.0.12 can lose its first group join when it subscribes before it knows the
+        # topic's partitions and a short poll expires mid-join (then it polls nothing forever);
+        # fetching the topic metadata first avoids that race.
+        c.partitions_for_topic(self.topic)
         idle_polls, idle_limit = 0, (None if idle_exit_s is None else max(1, int(idle_exit_s * 1000 / poll_ms)))
         since_ckpt = 0
         while not stop.is_set():
