@@ -63,12 +63,16 @@ def evaluate(events: Iterable[dict], truth: dict, alerts: Iterable[dict]) -> dic
     false: list[dict] = []
     for aid, ep in episodes.items():
         votes = Counter(owner.get(i, ("organic", "")) for i in ep["ids"])
-        (group, cid), n = votes.most_common(1)[0] if votes else (("organic", ""), 0)
-        if group == "campaigns" and 2 * n >= len(ep["ids"]):
-            hits[cid].append(ep)
+        # sorted before ranking, so ties break the same way in every process
+        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        camp = [(k, n) for k, n in ranked if k[0] == "campaigns"]
+        if camp and 2 * camp[0][1] >= len(ep["ids"]):
+            hits[camp[0][0][1]].append(ep)
         else:
+            (group, cid), _ = ranked[0] if ranked else (("organic", ""), 0)
             false.append({"alert_id": aid, "detector": ep["detector"],
-                          "charged_to": decoy_type.get(cid, "organic") if group != "campaigns" else "mixed"})
+                          "charged_to": decoy_type.get(cid, "decoy") if group == "decoys"
+                          else ("mixed" if group == "campaigns" else "organic")})
     per_type: dict[str, dict] = defaultdict(lambda: {"campaigns": 0, "caught": 0})
     delays_h, delays_n, rows = [], [], []
     for c in truth.get("campaigns", []):
