@@ -1,0 +1,25 @@
+"""Streaming detectors behind one small protocol (see ``detectors.base``).
+
+Public API::
+
+    from detectors import default_detectors
+    dets = default_detectors()          # fresh instances, default parameters
+    for ev in events:
+        for d in dets:
+            findings = d.update(ev)
+
+Each detector is its own module; add new ones to ``default_detectors`` and the
+shared contract tests (``tests/test_detector_contract.py``) cover them.
+"""
+from __future__ import annotations
+
+from detectors.agent_surge import AgentSurge
+from detectors.base import SEVERITIES, Detector, Finding, severity_for
+from detectors.template_surge import TemplateSurge
+
+__all__ = ["Finding", "Detector", "SEVERITIES", "severity_for", "AgentSurge", "TemplateSurge", "default_detectors"]
+
+
+def default_detectors() -> list[Detector]:
+    """Fresh instances of every detector with default parameters, in a fixed order."""
+    return [AgentSurge(), TemplateSurge()]

@@ -1,0 +1,352 @@
+"""agent_surge: one contact point acting for improbably many complainants.
+
+Organised agencies (代理投诉 / 反催收 / 停息挂账) reuse their own phones,
+office address, representative name and company across many debtors and
+institutions. Genuine representation is small: a relative acts for one
+customer, a couple shares an address, a lawyer takes a client or two a month.
+
+Keys are contact points (``Contact.key``, already pseudonymised, e.g.
+``phone:5f1c...``) that act for someone:
+
+* role ``representative`` or ``unknown`` -- tracked from the first sighting;
+* role ``self`` -- remembered cheaply (one complainant and time per contact,
+  LRU + TTL bounded) and promoted to a tracked key as soon as a *second*
+  complainant gives the same value, so an agency phone typed into the
+  customer's own field still gets caught once it is shared.
+
+Per key: the complainants seen within ``window`` (last-seen times, bounded),
+institutions, the last ``max_event_ids`` event ids, and a ``RateModel`` of
+*new distinct complainant* arrivals. The null model is the population prior
+of the contact's kind (``rates.PopulationPrior``): after the complainant that
+made a key exist, further distinct complainants arrive as a Gamma-Poisson
+(negative binomial, dispersion ``r=0.5``) process with a small per-day rate
+(phones 0.1 per 30 days, names 0.3, addresses 0.5, organisations 1). At each
+new complainant the sliding-window counts over 1, 7 and 30 days (clipped to the
+key's age) are tested (``RateModel.score``, Bonferroni over the three windows)
+and a finding is emitted when ``-log10 p >= threshold`` (5). With the defaults
+a phone fires on its 4th complainant within a day, 5th within a week or 8th
+within 30 days; fewer than 3 complainants never fire (a couple, a family
+representative, a lawyer's second client).
+
+Priors learn from the keys they describe (extra complainants over tracked
+key-days, winsorised, only from keys whose current score is unremarkable,
+blended with the defaults which are also floors), so a population where
+addresses are routinely shared by households relaxes the address prior by
+itself while agencies do not teach it that agencies are normal.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from detectors.base import Finding, severity_for
+from detectors.rates import PopulationPrior, RateModel
+from streamer.events import Event
+
+__all__ = ["AgentSurge", "DEFAULT_PRIORS"]
+
+DAY = 86400.0
+
+#: Default (and minimum) extra distinct complainants per contact per day, by
+#: contact kind. Phones / e-mail / WeChat are personal; addresses are shared
+#: by households; names collide across unrelated people and lawyers
+#: legitimately serve several clients a month. The learned population rate
+#: can only raise these.
+DEFAULT_PRIORS: dict[str, float] = {
+    "phone": 0.1 / 30,
+    "email": 0.1 / 30,
+    "wechat": 0.1 / 30,
+    "address": 0.5 / 30,
+    "representative": 0.3 / 30,
+    "organization": 1.0 / 30,
+}
+_OTHER_PRIOR = 0.3 / 30
+
+_KIND_WORDS = {
+    "phone": "phone",
+    "email": "e-mail address",
+    "wechat": "WeChat account",
+    "address": "address",
+    "representative": "representative name",
+    "organization": "organisation",
+}
+
+
+def _fmt_span(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} minutes"
+    if seconds < 2 * DAY:
+        h = round(seconds / 3600)
+        return f"{h} hour" + ("s" if h != 1 else "")
+    return f"{round(seconds / DAY)} days"
+
+
+def _fmt_window(seconds: float) -> str:
+    if seconds % DAY == 0:
+        return f"{int(seconds // DAY)}d"
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds)}s"
+
+
+class _Agent:
+    """State of one tracked contact point."""
+
+    __slots__ = ("kind", "members", "insts", "events", "rate", "roles", "first_ts", "last_ts", "n_events", "fired")
+
+    def __init__(self, kind: str, ts: float, bucket: float, max_event_ids: int) -> None:
+        self.kind = kind
+        self.members: dict[str, list[float]] = {}  # complainant -> [first_ts, last_ts]
+        self.insts: dict[str, float] = {}  # institution -> last ts
+        self.events: deque = deque(maxlen=max_event_ids)
+        self.rate = RateModel(bucket_seconds=bucket)
+        self.roles: dict[str, int] = {}
+        self.first_ts = ts
+        self.last_ts = ts
+        self.n_events = 0
+        self.fired = 0  # distinct complainants at the last finding (0: never fired)
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
+class AgentSurge:
+    """Detector: a contact point acting for improbably many complainants."""
+
+    name = "agent_surge"
+
+    def __init__(
+        self,
+        *,
+        window: float = 30 * DAY,
+        scales: tuple[float, ...] = (DAY, 7 * DAY, 30 * DAY),
+        threshold: float = 5.0,
+        critical: float = 12.0,
+        bucket: float = DAY,
+        ttl: float | None = None,
+        max_keys: int = 200_000,
+        max_self: int | None = None,
+        max_members: int = 256,
+        max_insts: int = 64,
+        max_event_ids: int = 50,
+        priors: dict[str, float] | None = None,
+        dispersion: float = 0.5,
+        learn_below: float = 3.0,
+        evict_batch: int = 16,
+    ) -> None:
+        self.window = float(window)
+        self.scales = tuple(float(s) for s in scales)
+        self.threshold = threshold
+        self.critical = critical
+        self.bucket = float(bucket)
+        self.ttl = float(ttl if ttl is not None else window)
+        self.max_keys = max_keys
+        self.max_self = max_self if max_self is not None else 2 * max_keys  # self-labelled contacts seen once
+        self.max_members = max_members
+        self.max_insts = max_insts
+        self.max_event_ids = max_event_ids
+        self.evict_batch = evict_batch
+        self.dispersion = dispersion
+        self.learn_below = learn_below
+        self.priors: dict[str, PopulationPrior] = {}
+        for kind, m in sorted((priors or DEFAULT_PRIORS).items()):
+            self._prior(kind, m)
+        self._n_kind: dict[str, int] = {}  # tracked keys per kind (prior exposure)
+        self._keys: dict[str, _Agent] = {}  # insertion order == least recently touched first
+        # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution)
+        self._self_seen: dict[str, tuple[str, float, str, str]] = {}
+        self._now = -math.inf
+        self.evicted_total = 0
+        self.promoted_total = 0
+        self.findings_total = 0
+
+    # ---------------------------------------------------------------- state
+    def _prior(self, kind: str, mean: float = _OTHER_PRIOR) -> PopulationPrior:
+        p = self.priors.get(kind)
+        if p is None:
+            p = self.priors[kind] = PopulationPrior(
+                mean, self.dispersion, bucket_seconds=self.bucket, floor=mean, r_min=self.dispersion
+            )
+        return p
+
+    def _evict(self) -> None:
+        horizon = self._now - self.ttl
+        keys = self._keys
+        n = 0
+        while keys and n < self.evict_batch:
+            k = next(iter(keys))
+            a = keys[k]
+            if a.last_ts >= horizon and len(keys) <= self.max_keys:
+                break
+            del keys[k]
+            self._retire(a)
+            self.evicted_total += 1
+            n += 1
+        while len(keys) > self.max_keys:  # hard cap, whatever the batch
+            k = next(iter(keys))
+            self._retire(keys.pop(k))
+            self.evicted_total += 1
+        seen = self._self_seen
+        n = 0
+        while seen and n < self.evict_batch:
+            k = next(iter(seen))
+            if seen[k][1] >= horizon and len(seen) <= self.max_self:
+                break
+            del seen[k]
+            n += 1
+        while len(seen) > self.max_self:
+            del seen[next(iter(seen))]
+
+    def _retire(self, a: _Agent) -> None:
+        self._n_kind[a.kind] -= 1
+
+    # ---------------------------------------------------------------- update
+    def update(self, event: Event) -> list[Finding]:
+        ts = event.ts
+        if ts > self._now:
+            self._now = ts
+            for kind, prior in self.priors.items():  # population exposure up to now
+                prior.expose(ts, self._n_kind.get(kind, 0))
+        out: list[Finding] = []
+        seen_keys: set[str] = set()
+        for c in event.contacts:
+            key = c.key
+            if key in seen_keys:
+                continue
+            seen_keys.add(key)
+            a = self._keys.get(key)
+            if a is None:
+                if c.role == "self":
+                    prev = self._self_seen.get(key)
+                    if prev is None or prev[0] == event.complainant:
+                        self._self_seen.pop(key, None)
+                        self._self_seen[key] = (event.complainant, ts, event.event_id, event.institution)
+                        continue
+                    # a second complainant gives this "own" contact: promote it
+                    del self._self_seen[key]
+                    a = self._new_key(c.kind, prev[1])
+                    self._keys[key] = a
+                    self._touch(a, prev[0], prev[1], prev[2], prev[3], "self")
+                    self.promoted_total += 1
+                else:
+                    a = self._new_key(c.kind, ts)
+                    self._keys[key] = a
+            else:
+                if event.event_id in a.events:  # a re-delivery: already counted
+                    continue
+                self._keys[key] = self._keys.pop(key)  # most recently touched last
+            before = self._touch(a, event.complainant, ts, event.event_id, event.institution, c.role)
+            if before is not None:
+                f, score = self._judge(key, a, event)
+                if f is not None:
+                    out.append(f)
+                if before >= 0 and score < self.learn_below and not a.fired:
+                    # an unremarkable extra complainant teaches the kind's prior
+                    self._prior(a.kind).arrival(before)
+        self._evict()
+        return out
+
+    def _new_key(self, kind: str, ts: float) -> _Agent:
+        if kind not in self.priors:
+            p = self._prior(kind)
+            p.expose(self._now, 0)
+        self._n_kind[kind] = self._n_kind.get(kind, 0) + 1
+        return _Agent(kind, ts, self.bucket, self.max_event_ids)
+
+    def _touch(self, a: _Agent, who: str, ts: float, event_id: str, inst: str, role: str) -> float | None:
+        """Record one sighting. None if nothing new; else what the key's open
+        bucket held before a new extra complainant, or -1 for a new
+        institution / the founding complainant only."""
+        a.last_ts = max(a.last_ts, ts)
+        a.n_events += 1
+        a.events.append(event_id)
+        a.roles[role] = a.roles.get(role, 0) + 1
+        members = a.members
+        # forget complainants not seen within the window
+        lo = ts - self.window
+        if members and next(iter(members.values()))[1] < lo:  # oldest-seen first
+            for m in [m for m, (_, last) in members.items() if last < lo]:
+                del members[m]
+        grew: float | None = None
+        rec = members.pop(who, None)
+        if rec is None:
+            founding = not members and a.rate.cur is None
+            rec = [ts, ts]
+            before = a.rate.add(ts, 1.0)
+            grew = -1.0 if founding else before
+            if len(members) >= self.max_members:
+                del members[next(iter(members))]
+        else:
+            rec[1] = max(rec[1], ts)
+        members[who] = rec  # most recently seen last
+        if inst not in a.insts:
+            if grew is None:
+                grew = -1.0
+            if len(a.insts) >= self.max_insts:
+                del a.insts[min(a.insts, key=a.insts.__getitem__)]
+        a.insts[inst] = ts
+        return grew
+
+    def _judge(self, key: str, a: _Agent, event: Event) -> tuple[Finding | None, float]:
+        n = len(a.members)
+        if n < 3:  # two people sharing a contact is never an agency by itself
+            return None, 0.0
+        ts = event.ts
+        prior = self._prior(a.kind)
+        base = prior.get()
+        # The first complainant in a window is given (it is why we look at the
+        # key at all), not evidence: every window count is reduced by one.
+        s = a.rate.score(ts, self.scales, baseline=base, given=1.0, r_min=prior.r_min, since=a.first_ts)
+        if s.score < self.threshold:
+            return None, s.score
+        a.fired = n
+        self.findings_total += 1
+        insts = len({i for i, t in a.insts.items() if t >= ts - self.window})
+        span = ts - min(r[0] for r in a.members.values())
+        kind_word = _KIND_WORDS.get(a.kind, a.kind)
+        role_word = "representative" if a.roles.get("representative") else ("shared" if a.roles.get("self") else "contact")
+        per30 = base[0] * 30 * DAY / self.bucket
+        summary = (
+            f"A {role_word} {kind_word} acted for {n} complainants at {insts} institution"
+            f"{'s' if insts != 1 else ''} in {_fmt_span(span)}; a {kind_word} normally acts for 1 complainant"
+            f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
+        )
+        roles = sorted(a.roles)
+        return Finding(
+            detector=self.name,
+            key=key,
+            score=round(s.score, 3),
+            ts=ts,
+            trigger_id=event.event_id,
+            event_ids=list(a.events),
+            summary=summary,
+            severity=severity_for(s.score, warning=self.threshold, critical=self.critical),
+            evidence={
+                "kind": a.kind,
+                "roles": roles,
+                "distinct_complainants": n,
+                "institutions": insts,
+                "window": _fmt_window(self.window),
+                "span_seconds": round(span, 1),
+                "scored_window": _fmt_window(s.window),
+                "observed_in_window": s.observed,
+                "expected_in_window": round(s.expected, 6),
+                "baseline_per_30d": round(per30, 6),
+                "p_value": s.p_value,
+                "events": a.n_events,
+            },
+        ), s.score
+
+    # ---------------------------------------------------------------- gauges
+    def stats(self) -> dict[str, float]:
+        return {
+            "tracked_keys": len(self._keys),
+            "self_contacts": len(self._self_seen),
+            "evicted_total": self.evicted_total,
+            "promoted_total": self.promoted_total,
+            "findings_total": self.findings_total,
+        }

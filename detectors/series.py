@@ -1,0 +1,233 @@
+"""The surge-rate model of ``detectors.rates`` applied to a generic (timestamp, value) series.
+
+A thin, streaming layer over :class:`detectors.rates.RateModel` for a series
+that arrives one sample at a time (a metric every 5 minutes, a count per
+interval) instead of one event at a time. It is what ``bench/nab.py`` runs on
+the Numenta Anomaly Benchmark; the lead may fold it into ``rates.py``.
+
+Per sample ``update(value)`` does, in this order (causal: the score of sample
+``i`` uses samples ``<= i`` only):
+
+1. **Bucket.** The sample goes into its own ``RateModel`` bucket. The clock is
+   the sample index (``ts = i * step``), not the wall timestamp: benchmark
+   series are *sampled*, and a missing sample is not a zero count, while a
+   duplicated timestamp is not a doubled one. Closing the previous bucket
+   feeds its value to the river ``EWMean``/``EWVar`` baseline (fading factor
+   ``alpha``) unless that bucket was judged anomalous (``RateModel.hot``).
+
+2. **Units.** Count series (every value so far a non-negative integer) are
+   used as counts. A continuous metric is turned into quasi-counts by
+   dividing by the unit ``u = var / mean`` of the baseline (the index of
+   dispersion), so that one bucket's pseudo-count is equi-dispersed (its
+   Poisson variance equals the observed variance); the variance is floored at
+   ``(min_cv * mean)**2`` so a flat line does not become infinitely precise,
+   and negative values are shifted by the running minimum.
+
+3. **Surprise.** For each window length ``k`` in ``scales`` (in samples) the
+   sum of the last ``k`` samples is tested against ``k`` buckets of the
+   baseline with the negative binomial of ``rates.surprise`` (per-bucket
+   dispersion ``r = mean**2 / (var - mean)`` kept across window lengths, as
+   ``RateModel.score`` does); with ``two_sided`` the lower tail too (a drop),
+   weighted by ``down_weight``. The best ``-log10 p`` over windows and sides
+   is Bonferroni-corrected by ``log10(number of tests)``.
+
+``SeriesModel.update`` returns that surprise (``-log10 p``, >= 0); the NAB
+script adds alarm suppression and squashing to [0, 1].
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detectors.rates import LOG10E, MAX_SCORE, RateModel, surprise
+
+__all__ = ["poisson_logcdf", "nbinom_logcdf", "lower_surprise", "SeriesScore", "SeriesModel"]
+
+_EPS = 1e-16
+_MAX_TERMS = 20000
+
+
+def poisson_logcdf(k: float, mu: float) -> float:
+    """natural log of P[X <= k] for X ~ Poisson(mu) (the lower tail, for drops)."""
+    k = math.floor(k + 1e-9)
+    if k < 0:
+        return -math.inf
+    if mu <= 0.0:
+        return 0.0
+    if k >= mu:
+        return 0.0  # not a drop; callers only ask for k < mu
+    # sum downwards from pmf(k): pmf(x - 1) / pmf(x) = x / mu < 1
+    first = k * math.log(mu) - mu - math.lgamma(k + 1)
+    total = term = 1.0
+    x = k
+    while x > 0:
+        term *= x / mu
+        total += term
+        x -= 1
+        if term < _EPS * total:
+            break
+    return min(0.0, first + math.log(total))
+
+
+def nbinom_logcdf(k: float, mean: float, var: float) -> float:
+    """natural log of P[X <= k] for the negative binomial with this mean and variance
+    (``r = mean**2 / (var - mean)``; the Poisson when ``var <= mean``)."""
+    k = math.floor(k + 1e-9)
+    if k < 0:
+        return -math.inf
+    if mean <= 0.0:
+        return 0.0
+    if var <= mean * (1.0 + 1e-9):
+        return poisson_logcdf(k, mean)
+    if k >= mean:
+        return 0.0
+    r = mean * mean / (var - mean)
+    p = r / (r + mean)
+    q = 1.0 - p
+    first = math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1) + r * math.log(p) + k * math.log(q)
+    total = term = 1.0
+    x = k
+    n = 0
+    while x > 0 and n < _MAX_TERMS:
+        term *= x / ((x - 1 + r) * q)  # pmf(x - 1) / pmf(x)
+        total += term
+        x -= 1
+        n += 1
+        if term < _EPS * total:
+            break
+    return min(0.0, first + math.log(total))
+
+
+def lower_surprise(k: float, mean: float, var: float | None = None) -> float:
+    """``-log10 P[X <= k]``: how surprising a count this *low* is; 0 when ``k >= mean``."""
+    if k >= mean or mean <= 0.0:
+        return 0.0
+    lp = poisson_logcdf(k, mean) if var is None or var <= mean else nbinom_logcdf(k, mean, var)
+    if lp == -math.inf:
+        return MAX_SCORE
+    return min(MAX_SCORE, max(0.0, -lp * LOG10E))
+
+
+@dataclass(slots=True, frozen=True)
+class SeriesScore:
+    score: float  # best -log10 p over windows and sides, Bonferroni-corrected
+    window: int  # samples in the most surprising window (0 before warm-up)
+    direction: int  # +1 surge, -1 drop, 0 nothing
+    observed: float  # window sum (quasi-counts)
+    expected: float  # expected window sum (quasi-counts)
+
+
+_NOTHING = SeriesScore(0.0, 0, 0, 0.0, 0.0)
+
+
+class SeriesModel:
+    """Streaming surge (and drop) surprise of one sampled series; see the module docstring.
+
+    Parameters
+    ----------
+    scales: window lengths in samples (sliding sums ending at the current sample).
+    alpha: fading factor of the river EW mean/variance baseline (per sample).
+    two_sided: also test drops (lower tail); ``down_weight`` multiplies their surprise.
+    min_cv: variance floor of continuous series, as a coefficient of variation.
+    warmup: samples learned before any score is given (scores are 0 before).
+    hot_level: a sample whose surprise reaches this is kept out of the baseline
+        (a surge must not become its own normal) ...
+    hot_max: ... but at most this many samples in a row, so a lasting level
+        shift is learned eventually.
+    z_min: windows less than ``z_min`` standard deviations from their mean are
+        not tested (their p-value is large anyway; saves time).
+    """
+
+    def __init__(
+        self,
+        scales: tuple[int, ...] = (1, 3, 12),
+        alpha: float = 0.05,
+        *,
+        two_sided: bool = True,
+        down_weight: float = 1.0,
+        min_cv: float = 0.01,
+        warmup: int = 12,
+        hot_level: float = 4.0,
+        hot_max: int = 12,
+        z_min: float = 1.0,
+        step: float = 1.0,
+    ) -> None:
+        self.scales = tuple(int(s) for s in scales)
+        self.step = float(step)
+        self.two_sided = two_sided
+        self.down_weight = float(down_weight)
+        self.min_cv = float(min_cv)
+        self.warmup = int(warmup)
+        self.hot_level = float(hot_level)
+        self.hot_max = int(hot_max)
+        self.z_min = float(z_min)
+        self.rm = RateModel(bucket_seconds=self.step, fading_factor=alpha, max_idle=0,
+                            max_recent=max(self.scales) + 1)
+        self._secs = tuple(s * self.step for s in self.scales)
+        ntests = len(self.scales) * (2 if two_sided else 1)
+        self._bonf = math.log10(ntests) if ntests > 1 else 0.0
+        self.i = 0  # samples seen
+        self.counts = True  # every value so far a non-negative integer
+        self.vmin = 0.0  # running minimum (shift for negative values)
+        self.hot_run = 0
+
+    def update(self, value: float, ts: float | None = None) -> SeriesScore:
+        """Add the next sample and return its surprise. ``ts`` is accepted for
+        symmetry and ignored: the clock is the sample index."""
+        value = float(value)
+        if value != value:  # NaN: treat as the last baseline mean (no evidence)
+            value = max(self.rm.mean.get(), 0.0) + self.vmin
+        if value < self.vmin:
+            self.vmin = value
+        if self.counts and not (value >= 0.0 and value.is_integer()):
+            self.counts = False
+        t = self.i * self.step
+        self.i += 1
+        rm = self.rm
+        rm.add(t, value - self.vmin if self.vmin < 0.0 else value)
+        if rm.n < self.warmup:
+            return _NOTHING
+        m = rm.mean.get()
+        v = rm.var.get()
+        if self.counts:
+            u = 1.0
+            m = max(m, 1.0 / max(rm.n, 1))  # a key that never fired: one count in n buckets
+        else:
+            if m <= 0.0:
+                m = 1e-9
+            v = max(v, (self.min_cv * m) ** 2, 1e-18)
+            u = v / m
+            m = m / u  # quasi-counts per bucket; their variance equals their mean
+            v = m
+        excess = v - m
+        r = m * m / excess if excess > 1e-300 else math.inf
+        sums = rm.window_sums(t, self._secs)
+        best = 0.0
+        best_k, best_dir, best_obs, best_mu = 0, 0, 0.0, 0.0
+        for k, total in zip(self.scales, sums):
+            obs = total / u
+            mu = m * k
+            var = mu + mu * mu / r if r != math.inf else mu
+            sd = math.sqrt(var)
+            z = (obs - mu) / sd if sd > 0 else 0.0
+            if z >= self.z_min:
+                s = surprise(obs, mu, var if r != math.inf else None) if self.counts else _quasi_up(obs, mu)
+                if s > best:
+                    best, best_k, best_dir, best_obs, best_mu = s, k, 1, obs, mu
+            elif self.two_sided and z <= -self.z_min:
+                s = self.down_weight * lower_surprise(math.floor(obs) if self.counts else obs, mu,
+                                                      var if r != math.inf else None)
+                if s > best:
+                    best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
+        sc = max(0.0, best - self._bonf)
+        if sc >= self.hot_level and self.hot_run < self.hot_max:
+            rm.hot = True
+            self.hot_run += 1
+        else:
+            self.hot_run = 0
+        return SeriesScore(sc, best_k, best_dir, best_obs, best_mu)
+
+
+def _quasi_up(obs: float, mu: float) -> float:
+    """Upper-tail surprise of a quasi-count (continuous, so rounded up)."""
+    return surprise(math.ceil(obs), mu)

@@ -1,0 +1,384 @@
+"""template_surge: one letter template filed for improbably many complainants.
+
+Agencies file near-identical letters (same wording, only name, amount,
+product and dates differ) for many debtors. Genuine complaints are written
+by their authors, so two unrelated long texts are rarely near-duplicates;
+short boilerplate ("客户来电查询账单") is common and is skipped by length.
+
+Streaming template index (bounded):
+
+* ``textsig.mask`` the text; skip it if fewer than ``min_chars`` remain.
+* MinHash signature (``num_perm`` slots) and LSH band keys; the LSH table
+  indexes only each cluster's *representative* (its first member).
+* Candidates are clusters sharing a band with the text; the text joins the
+  candidate whose representative has the highest estimated Jaccard, if that
+  is >= ``similarity``; otherwise it founds a new cluster. Comparing with the
+  fixed representative (never with other members) avoids chaining: A~B~C
+  does not put A and C together unless C is close to A itself.
+* Clusters idle for ``ttl`` are evicted (oldest first) and at most
+  ``max_keys`` are kept (the least recently used go first).
+
+Per cluster: distinct complainants (last-seen, bounded), institutions, the
+last ``max_event_ids`` event ids, and a ``RateModel`` of new distinct
+complainants per day. The null for a cluster is its own learned daily rate
+shrunk towards a population prior of its *length class* (masked length in
+hanzi-equivalents: <80, <160, >=160): short boilerplate is legitimately shared
+by unrelated people far more often than a long letter, and the prior learns
+that (rate and over-dispersion) from the clusters of the class. A new long
+template is normally used by one person. A day in which a cluster fired or
+whose own count was surprising (``-log10 p >= learn_below`` on the one-day
+window) is kept out of its baseline, so a campaign does not become its own
+normal while a steady public template, each of whose days is unremarkable,
+learns its rate and stays silent. Findings are emitted at each new
+complainant while ``-log10 p >= threshold`` over 1/7/30-day windows (clipped
+to the cluster's age). During the first ``warmup`` of event time (1 day) the
+detector only learns.
+
+The finding key is ``template:<hex>``, a hash of the representative's
+signature: stable across restarts and processes.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+
+import numpy as np
+
+from detectors.base import Finding, severity_for
+from detectors.rates import PopulationPrior, RateModel
+from detectors.textsig import MinHasher, effective_length, mask, shingle_hashes, signature_hex
+from streamer.events import Event
+
+__all__ = ["TemplateSurge"]
+
+DAY = 86400.0
+
+
+def _fmt_span(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} minutes"
+    if seconds < 2 * DAY:
+        h = round(seconds / 3600)
+        return f"{h} hour" + ("s" if h != 1 else "")
+    return f"{round(seconds / DAY)} days"
+
+
+def _fmt_window(seconds: float) -> str:
+    if seconds % DAY == 0:
+        return f"{int(seconds // DAY)}d"
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds)}s"
+
+
+class _Cluster:
+    """One template: its representative signature and who used it."""
+
+    __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum", "length", "cls", "fired")
+
+    def __init__(self, key: str, sig: np.ndarray, ts: float, length: int) -> None:
+        self.key = key
+        self.sig = sig
+        self.first_ts = ts
+        self.last_ts = ts
+        self.members: dict[str, float] = {}  # complainant -> last seen
+        self.insts: dict[str, float] = {}
+        self.events: deque | None = None  # created with the second event
+        self.rate: RateModel | None = None  # created with the second complainant
+        self.n_events = 0
+        self.sim_sum = 0.0  # similarity of joining members to the representative
+        self.length = length
+        self.cls = 0  # length class (which population prior)
+        self.fired = 0  # distinct complainants at the last finding (0: never fired)
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
+class TemplateSurge:
+    """Detector: a (near-)identical text used for improbably many complainants."""
+
+    name = "template_surge"
+
+    def __init__(
+        self,
+        *,
+        min_chars: int = 40,
+        shingle: int = 4,
+        num_perm: int = 64,
+        bands: int = 16,
+        seed: int = 20240304,
+        similarity: float = 0.5,
+        window: float = 30 * DAY,
+        scales: tuple[float, ...] = (DAY, 7 * DAY, 30 * DAY),
+        threshold: float = 5.0,
+        critical: float = 12.0,
+        bucket: float = DAY,
+        prior: float = 0.1 / 30,
+        prior_dispersion: float = 0.5,
+        min_dispersion: float = 0.05,
+        length_classes: tuple[int, ...] = (80, 160),
+        warmup: float = DAY,
+        learn_below: float = 3.0,
+        ttl: float | None = None,
+        max_keys: int = 50_000,
+        max_members: int = 512,
+        max_insts: int = 64,
+        max_event_ids: int = 50,
+        evict_batch: int = 16,
+    ) -> None:
+        self.min_chars = min_chars
+        self.shingle = shingle
+        self.hasher = MinHasher(num_perm=num_perm, bands=bands, seed=seed)
+        self.similarity = similarity
+        self.window = float(window)
+        self.scales = tuple(float(s) for s in scales)
+        # which window is "one bucket" (the burst test that guards the own baseline)
+        self._bucket_scale = self.scales.index(float(bucket)) if float(bucket) in self.scales else None
+        self.threshold = threshold
+        self.critical = critical
+        self.bucket = float(bucket)
+        # one population prior per masked-length class: short boilerplate is
+        # shared by unrelated people far more often than a long letter is
+        self.length_classes = tuple(length_classes)
+        self.priors = [
+            PopulationPrior(prior, prior_dispersion, bucket_seconds=self.bucket, floor=prior, r_min=min_dispersion)
+            for _ in range(len(self.length_classes) + 1)
+        ]
+        self._n_class = [0] * len(self.priors)  # live clusters per class (prior exposure)
+        self.warmup = float(warmup)
+        self.learn_below = learn_below
+        self._start: float | None = None
+        self.ttl = float(ttl if ttl is not None else window)
+        self.max_keys = max_keys
+        self.max_members = max_members
+        self.max_insts = max_insts
+        self.max_event_ids = max_event_ids
+        self.evict_batch = evict_batch
+        self._clusters: dict[int, _Cluster] = {}  # least recently touched first
+        self._lsh: dict[int, int | list[int]] = {}  # band key -> cluster id(s)
+        self._next_id = 0
+        self._now = -math.inf
+        self.evicted_total = 0
+        self.skipped_short = 0
+        self.findings_total = 0
+
+    # ---------------------------------------------------------------- index
+    def _index(self, cid: int, sig: np.ndarray) -> None:
+        lsh = self._lsh
+        for bk in self.hasher.band_keys(sig):
+            cur = lsh.get(bk)
+            if cur is None:
+                lsh[bk] = cid
+            elif isinstance(cur, list):
+                cur.append(cid)
+            else:
+                lsh[bk] = [cur, cid]
+
+    def _unindex(self, cid: int, sig: np.ndarray) -> None:
+        lsh = self._lsh
+        for bk in self.hasher.band_keys(sig):
+            cur = lsh.get(bk)
+            if cur is None:
+                continue
+            if isinstance(cur, list):
+                if cid in cur:
+                    cur.remove(cid)
+                if len(cur) == 1:
+                    lsh[bk] = cur[0]
+                elif not cur:
+                    del lsh[bk]
+            elif cur == cid:
+                del lsh[bk]
+
+    def _candidates(self, bks: list[int]) -> list[int]:
+        lsh = self._lsh
+        out: list[int] = []
+        for bk in bks:
+            cur = lsh.get(bk)
+            if cur is None:
+                continue
+            if isinstance(cur, list):
+                out.extend(cur)
+            else:
+                out.append(cur)
+        return sorted(set(out))
+
+    def _evict(self) -> None:
+        horizon = self._now - self.ttl
+        cl = self._clusters
+        n = 0
+        while cl and (n < self.evict_batch or len(cl) > self.max_keys):
+            cid = next(iter(cl))
+            c = cl[cid]
+            if c.last_ts >= horizon and len(cl) <= self.max_keys:
+                break
+            del cl[cid]
+            self._unindex(cid, c.sig)
+            self._retire(c)
+            self.evicted_total += 1
+            n += 1
+
+    def _retire(self, c: _Cluster) -> None:
+        self._n_class[c.cls] -= 1
+
+    # ---------------------------------------------------------------- update
+    def update(self, event: Event) -> list[Finding]:
+        ts = event.ts
+        if ts > self._now:
+            self._now = ts
+            for i, prior in enumerate(self.priors):  # population exposure up to now
+                prior.expose(ts, self._n_class[i])
+        if self._start is None:
+            self._start = ts
+        self._evict()
+        if not event.text:
+            return []
+        masked = mask(event.text)
+        length = effective_length(masked)
+        if length < self.min_chars:
+            self.skipped_short += 1
+            return []
+        out = self._assign(event, masked, length)
+        if len(self._clusters) > self.max_keys:
+            self._evict()
+        return out
+
+    def _assign(self, event: Event, masked: str, length: int) -> list[Finding]:
+        ts = event.ts
+        sig = self.hasher.signature(shingle_hashes(masked, self.shingle))
+        bks = self.hasher.band_keys(sig)
+        best, best_sim = -1, -1.0
+        cands = self._candidates(bks)
+        if cands:
+            reps = np.stack([self._clusters[cid].sig for cid in cands])
+            sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
+            i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
+            best, best_sim = cands[i], float(sims[i])
+        if best >= 0 and best_sim >= self.similarity:
+            c = self._clusters[best]
+            if c.events is not None and event.event_id in c.events:
+                return []  # a re-delivery: already counted
+            del self._clusters[best]
+            self._clusters[best] = c  # most recently touched last
+        else:
+            best = self._next_id
+            self._next_id += 1
+            c = _Cluster("template:" + signature_hex(sig), sig, ts, length)
+            c.cls = bisect.bisect_right(self.length_classes, length)
+            self._n_class[c.cls] += 1
+            self._clusters[best] = c
+            self._index(best, sig)
+            best_sim = 1.0
+        before = self._touch(c, event, best_sim)
+        if before is None:
+            return []
+        f, score, burst = self._judge(c, event)
+        warm = self._start is not None and ts < self._start + self.warmup
+        if warm or (score < self.learn_below and not c.fired):
+            # an unremarkable extra user teaches the length class what is normal
+            self.priors[c.cls].arrival(before)
+        if not warm and (f is not None or burst >= self.learn_below) and c.rate is not None:
+            # a flagged or bursting bucket stays out of the cluster's own baseline,
+            # so a campaign does not become its own normal; a steady template,
+            # whose days are each unremarkable, still learns its rate
+            c.rate.hot = True
+        return [f] if f is not None else []
+
+    def _touch(self, c: _Cluster, event: Event, sim: float) -> float | None:
+        """Record one use. If it added a complainant other than the founder,
+        return what the cluster's open bucket held before; else None."""
+        ts = event.ts
+        c.last_ts = max(c.last_ts, ts)
+        c.n_events += 1
+        c.sim_sum += sim
+        if c.events is None:
+            c.events = deque(maxlen=self.max_event_ids)
+        c.events.append(event.event_id)
+        if event.institution not in c.insts and len(c.insts) >= self.max_insts:
+            del c.insts[min(c.insts, key=c.insts.__getitem__)]
+        c.insts[event.institution] = ts
+        members = c.members
+        lo = ts - self.window
+        if members and next(iter(members.values())) < lo:
+            for m in [m for m, last in members.items() if last < lo]:
+                del members[m]
+        who = event.complainant
+        prev = members.pop(who, None)
+        members[who] = ts if prev is None else max(prev, ts)
+        if prev is not None:
+            return None
+        if len(members) > self.max_members:
+            del members[next(iter(members))]
+        founding = c.rate is None
+        if founding:
+            c.rate = RateModel(bucket_seconds=self.bucket)
+        before = c.rate.add(ts, 1.0)
+        return None if founding else before
+
+    def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
+        """(finding or None, score, uncorrected score of the one-bucket window)."""
+        n = len(c.members)
+        if n < 2 or c.rate is None:
+            return None, 0.0, 0.0
+        ts = event.ts
+        prior = self.priors[c.cls]
+        s = c.rate.score(ts, self.scales, prior, given=1.0, r_min=prior.r_min, since=c.first_ts)
+        burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
+        if s.score < self.threshold or n < 3:
+            return None, s.score, burst
+        if self._start is not None and ts < self._start + self.warmup:
+            return None, s.score, burst  # still learning what normal looks like
+        c.fired = n
+        self.findings_total += 1
+        lo = ts - self.window
+        insts = sum(1 for t in c.insts.values() if t >= lo)
+        span = ts - c.first_ts if n > 1 else 0.0
+        per30 = s.baseline * 30 * DAY / self.bucket
+        sim = c.sim_sum / max(1, c.n_events)
+        summary = (
+            f"One letter template (mean similarity {sim:.2f}) was used for {n} complainants at {insts} "
+            f"institution{'s' if insts != 1 else ''} in {_fmt_span(max(span, 60.0))}; its baseline is 1 complainant"
+            f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
+        )
+        return Finding(
+            detector=self.name,
+            key=c.key,
+            score=round(s.score, 3),
+            ts=ts,
+            trigger_id=event.event_id,
+            event_ids=list(c.events or ()),
+            summary=summary,
+            severity=severity_for(s.score, warning=self.threshold, critical=self.critical),
+            evidence={
+                "distinct_complainants": n,
+                "institutions": insts,
+                "similarity": round(sim, 3),
+                "window": _fmt_window(self.window),
+                "span_seconds": round(span, 1),
+                "scored_window": _fmt_window(s.window),
+                "rate": s.observed,  # extra complainants in the scored window
+                "rate_per_day": round(s.observed * DAY / s.window, 3),
+                "expected_in_window": round(s.expected, 6),
+                "baseline_per_30d": round(per30, 6),
+                "p_value": s.p_value,
+                "events": c.n_events,
+                "masked_length": c.length,
+            },
+        ), s.score, burst
+
+    # ---------------------------------------------------------------- gauges
+    def stats(self) -> dict[str, float]:
+        return {
+            "tracked_keys": len(self._clusters),
+            "clusters": len(self._clusters),
+            "lsh_entries": len(self._lsh),
+            "evicted_total": self.evicted_total,
+            "skipped_short": self.skipped_short,
+            "findings_total": self.findings_total,
+        }

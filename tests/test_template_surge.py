@@ -1,0 +1,136 @@
+"""template_surge: one letter for many debtors fires; boilerplate, outages and steady templates do not."""
+from __future__ import annotations
+
+import pickle
+import random
+
+from detector_streams import agency_letter, ev, merge, organic_letter, organic_stream, outage_text
+
+from detectors import TemplateSurge
+from detectors.textsig import minhash, mask, signature_hex
+
+DAY_H = 24.0
+
+
+def run(det, events):
+    return [f for e in events for f in det.update(e)]
+
+
+def warm(det, rng, days=2, n=300):
+    """Organic background so the detector is past its warm-up and has priors."""
+    return run(det, organic_stream(rng, n, span_h=DAY_H * days, prefix="warm"))
+
+
+def campaign(rng, n, start_h, per_day=8.0, prefix="ag"):
+    insts = ("bank-a", "bank-b", "cfc-d", "cfc-e")
+    return [ev(f"{prefix}{i:03d}", start_h + i * DAY_H / per_day, f"{prefix}-C{i}", inst=insts[i % 4],
+               text=agency_letter(rng, insts[i % 4])) for i in range(n)]
+
+
+def test_agency_template_fires_early_with_a_stable_key():
+    rng = random.Random(1)
+    det = TemplateSurge()
+    assert warm(det, rng) == []
+    evs = campaign(rng, 10, start_h=DAY_H * 2 + 9)
+    per_event = [det.update(e) for e in evs]
+    first = next(i for i, fs in enumerate(per_event) if fs)
+    assert first <= 4  # by the 5th debtor
+    f = per_event[first][0]
+    assert f.key == "template:" + signature_hex(minhash(mask(evs[0].text)))  # the representative's signature
+    assert f.trigger_id == evs[first].event_id and set(f.event_ids) == {e.event_id for e in evs[: first + 1]}
+    assert f.evidence["distinct_complainants"] == first + 1
+    assert f.evidence["institutions"] == min(4, first + 1)
+    assert f.evidence["similarity"] > 0.6
+    assert f.evidence["p_value"] < 1e-5
+    for text in (e.text for e in evs):
+        assert text not in f.summary
+    # keeps firing on every new debtor of the anomalous template
+    assert all(per_event[first + 1:])
+    assert {fs[0].key for fs in per_event[first:]} == {f.key}
+
+
+def test_same_template_gets_the_same_key_in_a_fresh_detector():
+    keys = []
+    for _ in range(2):
+        rng = random.Random(5)
+        det = TemplateSurge(warmup=0)
+        keys.append({f.key for f in run(det, campaign(rng, 8, start_h=1))})
+    assert keys[0] == keys[1] and len(keys[0]) == 1
+
+
+def test_generic_short_hotline_summaries_are_skipped():
+    det = TemplateSurge()
+    evs = [ev(f"h{i}", i * 0.3, f"C{i}", text="客户来电查询还款金额，已告知。", channel="hotline") for i in range(500)]
+    assert run(det, evs) == []
+    assert det.stats()["skipped_short"] == 500 and det.stats()["clusters"] == 0
+
+
+def test_diverse_outage_surge_stays_silent():
+    rng = random.Random(2)
+    det = TemplateSurge()
+    warm(det, rng)
+    evs = [ev(f"o{i}", DAY_H * 2 + 9 + 3 * i / 300, f"O{i}", text=outage_text(rng) + outage_text(rng),
+              channel="app", category="service") for i in range(300)]
+    assert run(det, evs) == []
+
+
+def test_steady_public_template_learns_its_rate_and_stays_silent():
+    rng = random.Random(4)
+    det = TemplateSurge()
+    public = ("您好，我在贵行办理的信用卡因近期收入下降暂时无法全额还款，根据相关规定申请个性化分期还款，"
+              "希望贵行能够根据我的实际情况协商一个合理的还款方案，谢谢。本人承诺按时履约。")
+    evs = []
+    for day in range(30):
+        for k in range(rng.randint(1, 4)):  # 1-4 unrelated people a day copy it from a forum
+            evs.append(ev(f"p{day}-{k}", DAY_H * day + rng.uniform(8, 22), f"P{day}-{k}", text=public,
+                          inst=rng.choice(("bank-a", "bank-b"))))
+    assert run(det, merge(evs, organic_stream(rng, 600, span_h=DAY_H * 30))) == []
+    # ...while a sudden rush of the same template on top of it is a surge
+    rush = [ev(f"rush{i}", DAY_H * 30 + 9 + 0.2 * i, f"R{i}", text=public) for i in range(25)]
+    assert run(det, rush)
+
+
+def test_organic_letters_are_not_a_campaign():
+    rng = random.Random(6)
+    det = TemplateSurge()
+    evs = [ev(f"l{i}", i * 0.5, f"L{i}", text=organic_letter(rng)) for i in range(800)]
+    assert run(det, evs) == []
+
+
+def test_assignment_uses_the_representative_not_chains():
+    det = TemplateSurge(warmup=0, similarity=0.6)
+    rng = random.Random(8)
+    words = [chr(0x4E00 + rng.randrange(2000)) for _ in range(240)]
+
+    def drift(k):  # replace the first k*40 characters: each step is close to the last, far from the first
+        w = list(words)
+        for i in range(k * 40):
+            w[i] = chr(0x7000 + (i + k * 7) % 500)
+        return "".join(w)
+
+    texts = [drift(k) for k in range(5)]
+    for i, t in enumerate(texts):
+        det.update(ev(f"d{i}", i, f"D{i}", text=t))
+    sig0 = minhash(mask(texts[0]))
+    from detectors.textsig import jaccard
+    assert jaccard(minhash(mask(texts[1])), sig0) >= 0.6 > jaccard(minhash(mask(texts[4])), sig0)
+    assert det.stats()["clusters"] >= 2  # the far end of the chain founded its own cluster
+
+
+def test_clusters_and_lsh_index_are_bounded_and_evicted():
+    rng = random.Random(9)
+    det = TemplateSurge(max_keys=50)
+    for i in range(600):
+        det.update(ev(f"u{i}", i * 0.05, f"U{i}", text=organic_letter(rng) + str(i) + outage_text(rng)))
+        assert det.stats()["clusters"] <= 50
+    assert det.stats()["lsh_entries"] <= 50 * 16
+    size = len(pickle.dumps(det))
+    for i in range(600, 1800):
+        det.update(ev(f"u{i}", i * 0.05, f"U{i}", text=organic_letter(rng) + outage_text(rng)))
+    assert len(pickle.dumps(det)) < size * 1.3
+    # 90 days later every cluster is cold: TTL eviction takes a batch of 16 per event
+    for i in range(4):
+        det.update(ev(f"late{i}", 24 * 90 + i, f"late{i}", text=organic_letter(rng)))
+    assert det.stats()["clusters"] <= 5
+    assert det.stats()["lsh_entries"] <= 16 * det.stats()["clusters"]  # evicted clusters left the index
+    assert det.stats()["evicted_total"] + det.stats()["clusters"] == det._next_id  # nothing leaks

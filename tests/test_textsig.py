@@ -1,0 +1,131 @@
+"""Masking, shingling, MinHash and LSH banding of complaint texts."""
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from detectors.textsig import (
+    PH_DATE,
+    PH_EMAIL,
+    PH_ID,
+    PH_NAME,
+    PH_NUM,
+    MinHasher,
+    band_keys,
+    jaccard,
+    mask,
+    minhash,
+    shingle_hashes,
+    signature_hex,
+)
+
+LETTER = (
+    "本人{name}，身份证号{idno}，联系电话{phone}，于{date}向贵行借款￥{amount}元，分{periods}期。"
+    "贵行催收人员多次骚扰本人亲友，严重侵犯本人隐私，要求停息挂账并停止一切催收行为。邮箱{email}。"
+)
+
+
+def _letter(name, idno, phone, date, amount, periods, email):
+    return LETTER.format(name=name, idno=idno, phone=phone, date=date, amount=amount, periods=periods, email=email)
+
+
+def test_variable_parts_are_masked_and_raw_values_removed():
+    raw = dict(name="张三", idno="11010519491231002X", phone="138-0013-8000", date="2023年4月3日",
+               amount="52,000.00", periods="36", email="ZS@qq.com")
+    m = mask(_letter(**raw))
+    for v in ("张三", "110105", "13800138000", "0013", "2023", "52", "zs@qq.com", "qq"):
+        assert v not in m
+    for ph in (PH_NAME, PH_ID, PH_DATE, PH_NUM, PH_EMAIL):
+        assert ph in m
+    assert "停息挂账" in m  # the template wording survives
+
+
+def test_two_copies_of_a_template_mask_identically():
+    a = _letter("张三", "11010519491231002X", "13800138000", "2023年4月3日", "52,000.00", "36", "a@b.com")
+    b = _letter("欧阳娜娜", "430102199001011234", "+86 139 1234 5678", "2024-01-15", "8000", "60", "x.y@163.com")
+    assert mask(a) == mask(b)
+
+
+def test_mask_normalises_width_case_punctuation_and_space():
+    assert mask("ＡＢＣ，ｄｅｆ！  贵行 ") == mask("abc def贵行")
+    assert mask("") == ""
+
+
+def test_other_name_forms():
+    m = mask("代理人刘某某，联系人：王先生。I am writing, my name is John Smith.")
+    assert "刘" not in m and "王" not in m and "john" not in m and "smith" not in m
+
+
+def test_shingles_are_deterministic_sorted_unique():
+    h1 = shingle_hashes("abcdefabcdef", 4)
+    h2 = shingle_hashes("abcdefabcdef", 4)
+    assert h1.dtype == np.uint64
+    assert np.array_equal(h1, h2)
+    assert np.all(np.diff(h1.astype(np.float64)) > 0) or len(h1) == 1
+    assert len(h1) == 6  # abcd bcde cdef defa efab fabc (then repeats)
+    assert len(shingle_hashes("ab", 4)) == 1 and len(shingle_hashes("", 4)) == 0
+
+
+def _true_jaccard(a: str, b: str, k: int = 4) -> float:
+    sa, sb = set(shingle_hashes(a, k).tolist()), set(shingle_hashes(b, k).tolist())
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_minhash_estimates_jaccard():
+    rng = random.Random(3)
+    hasher = MinHasher(num_perm=128, bands=32)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可也你对生能而子那得"
+    base = "".join(rng.choice(alphabet) for _ in range(400))
+    for frac in (0.0, 0.05, 0.2, 0.5, 1.0):
+        chars = list(base)
+        for i in rng.sample(range(len(chars)), int(frac * len(chars))):
+            chars[i] = rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        other = "".join(chars)
+        est = jaccard(hasher.signature(shingle_hashes(base)), hasher.signature(shingle_hashes(other)))
+        assert est == pytest.approx(_true_jaccard(base, other), abs=0.12)
+
+
+def test_signatures_are_stable_across_instances_pickles_and_processes():
+    text = mask(_letter("李四", "1", "2", "3月1日", "5", "6", "q@q.cn"))
+    sig = minhash(text)
+    assert np.array_equal(sig, MinHasher().signature(shingle_hashes(text)))
+    assert np.array_equal(sig, pickle.loads(pickle.dumps(MinHasher())).signature(shingle_hashes(text)))
+    code = ("from detectors.textsig import minhash, signature_hex, mask;"
+            f"print(signature_hex(minhash({text!r})))")
+    outs = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                check=True, cwd=os.path.dirname(os.path.dirname(__file__))).stdout.strip())
+    assert outs == {signature_hex(sig)}
+
+
+def test_lsh_bands_find_near_duplicates_not_strangers():
+    a = mask(_letter("张三", "1", "2", "3月1日", "5", "6", "q@q.cn"))
+    b = mask(_letter("李四", "9", "8", "4月2日", "7", "9", "z@z.cn") + "请尽快处理。")
+    c = mask("手机银行从早上开始一直登录不上，转账也失败，耽误了给员工发工资，客服电话还打不通，太耽误事了。")
+    ka, kb, kc = (set(band_keys(minhash(t))) for t in (a, b, c))
+    assert ka & kb
+    assert not (ka & kc)
+
+
+def test_empty_signature_and_bad_banding():
+    assert np.all(minhash("") == 0xFFFFFFFF)
+    with pytest.raises(ValueError):
+        MinHasher(num_perm=64, bands=10)
+
+
+def test_effective_length_counts_latin_at_a_third():
+    from detectors.textsig import effective_length
+
+    assert effective_length("abcdef") == 2
+    assert effective_length("停息挂账") == 4
+    assert effective_length("停息abc") == 3
+    # a short English complaint is not a long distinctive letter; a Chinese letter of the same size is
+    assert effective_length(mask("I waited two hours at the branch and the staff were rude. Please improve.")) < 40
