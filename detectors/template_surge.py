@@ -46,6 +46,7 @@ from collections import deque
 import numpy as np
 
 from detectors.base import Finding, severity_for
+from detectors.paraphrase import RareIndex, RareShingles
 from detectors.rates import PopulationPrior, RateModel
 from detectors.textsig import MinHasher, effective_length, mask, shingle_hashes, signature_hex
 from streamer.events import Event
@@ -75,7 +76,8 @@ def _fmt_window(seconds: float) -> str:
 class _Cluster:
     """One template: its representative signature and who used it."""
 
-    __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum", "length", "cls", "fired")
+    __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum",
+                 "length", "cls", "fired", "family")
 
     def __init__(self, key: str, sig: np.ndarray, ts: float, length: int) -> None:
         self.key = key
@@ -91,11 +93,13 @@ class _Cluster:
         self.length = length
         self.cls = 0  # length class (which population prior)
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
+        self.family = False  # a paraphrase family (rare-content tier), not a near-duplicate cluster
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __setstate__(self, state):
+        self.family = False
         for k, v in state.items():
             setattr(self, k, v)
 
@@ -131,6 +135,12 @@ class TemplateSurge:
         max_insts: int = 64,
         max_event_ids: int = 50,
         evict_batch: int = 16,
+        rare_shingle: int = 3,
+        rare_max_df: float = 0.01,
+        rare_min: int = 50,
+        rare_similarity: float = 0.1,
+        rare_perm: int = 64,
+        rare_dispersion: float = 1.0,
     ) -> None:
         self.min_chars = min_chars
         self.shingle = shingle
@@ -146,10 +156,16 @@ class TemplateSurge:
         # one population prior per masked-length class: short boilerplate is
         # shared by unrelated people far more often than a long letter is
         self.length_classes = tuple(length_classes)
+        # (the last prior is for paraphrase families, the rare-content tier)
         self.priors = [
             PopulationPrior(prior, prior_dispersion, bucket_seconds=self.bucket, floor=prior, r_min=min_dispersion)
             for _ in range(len(self.length_classes) + 1)
         ]
+        # rare content is by construction rarely shared, so a family's null is close to
+        # Poisson: the over-dispersion floor is high (a mixture of organic near-misses
+        # must not teach it that bursts are normal)
+        self.priors.append(PopulationPrior(prior, rare_dispersion, bucket_seconds=self.bucket, floor=prior,
+                                           r_min=rare_dispersion))
         self._n_class = [0] * len(self.priors)  # live clusters per class (prior exposure)
         self.warmup = float(warmup)
         self.learn_below = learn_below
@@ -167,6 +183,13 @@ class TemplateSurge:
         self.evicted_total = 0
         self.skipped_short = 0
         self.findings_total = 0
+        # paraphrase tier: rare-content families (see detectors.paraphrase)
+        self.rare_shingle = rare_shingle
+        self.rare_min = rare_min
+        self.rare_similarity = rare_similarity
+        self.rare = RareShingles(max_df=rare_max_df)
+        self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1)
+        self.rare_index = RareIndex()
 
     # ---------------------------------------------------------------- index
     def _index(self, cid: int, sig: np.ndarray) -> None:
@@ -219,7 +242,10 @@ class TemplateSurge:
             if c.last_ts >= horizon and len(cl) <= self.max_keys:
                 break
             del cl[cid]
-            self._unindex(cid, c.sig)
+            if c.family:
+                self.rare_index.remove(cid)
+            else:
+                self._unindex(cid, c.sig)
             self._retire(c)
             self.evicted_total += 1
             n += 1
@@ -260,28 +286,57 @@ class TemplateSurge:
             sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
             i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
             best, best_sim = cands[i], float(sims[i])
+        # every long text counts in the rare-shingle document frequency
+        rare = self.rare.rare(shingle_hashes(masked, self.rare_shingle), ts)
         if best >= 0 and best_sim >= self.similarity:
             c = self._clusters[best]
             if c.events is not None and event.event_id in c.events:
                 return []  # a re-delivery: already counted
             del self._clusters[best]
             self._clusters[best] = c  # most recently touched last
-        else:
-            best = self._next_id
-            self._next_id += 1
-            c = _Cluster("template:" + signature_hex(sig), sig, ts, length)
-            c.cls = bisect.bisect_right(self.length_classes, length)
-            self._n_class[c.cls] += 1
-            self._clusters[best] = c
-            self._index(best, sig)
-            best_sim = 1.0
-        before = self._touch(c, event, best_sim)
+            return self._use(c, event, best_sim)
+        c = self._found(_Cluster("template:" + signature_hex(sig), sig, ts, length),
+                        bisect.bisect_right(self.length_classes, length))
+        self._index(self._next_id - 1, sig)
+        out = self._use(c, event, 1.0)
+        if rare.shape[0] >= self.rare_min:
+            # no near-duplicate: is it a paraphrase of a recent letter's rare content?
+            out += self._assign_family(event, rare, length)
+        return out
+
+    def _found(self, c: _Cluster, cls: int) -> _Cluster:
+        c.cls = cls
+        self._n_class[cls] += 1
+        self._clusters[self._next_id] = c
+        self._next_id += 1
+        return c
+
+    def _assign_family(self, event: Event, rare: np.ndarray, length: int) -> list[Finding]:
+        sig = self.rare_hasher.signature(rare)
+        cid, sim = self.rare_index.best(sig)
+        if cid >= 0 and sim >= self.rare_similarity:
+            c = self._clusters[cid]
+            if c.events is not None and event.event_id in c.events:
+                return []
+            del self._clusters[cid]
+            self._clusters[cid] = c
+            return self._use(c, event, sim)
+        c = _Cluster("template:" + signature_hex(sig), sig, event.ts, length)
+        c.family = True
+        self.rare_index.add(self._next_id, sig)
+        self._found(c, len(self.priors) - 1)
+        return self._use(c, event, 1.0)
+
+    def _use(self, c: _Cluster, event: Event, sim: float) -> list[Finding]:
+        """Count one use of cluster ``c``; judge it; learn what is normal."""
+        ts = event.ts
+        before = self._touch(c, event, sim)
         if before is None:
             return []
         f, score, burst = self._judge(c, event)
         warm = self._start is not None and ts < self._start + self.warmup
         if warm or (score < self.learn_below and not c.fired):
-            # an unremarkable extra user teaches the length class what is normal
+            # an unremarkable extra user teaches the class what is normal
             self.priors[c.cls].arrival(before)
         if not warm and (f is not None or burst >= self.learn_below) and c.rate is not None:
             # a flagged or bursting bucket stays out of the cluster's own baseline,
@@ -315,11 +370,17 @@ class TemplateSurge:
             return None
         if len(members) > self.max_members:
             del members[next(iter(members))]
-        founding = c.rate is None
-        if founding:
+        if c.rate is None:
             c.rate = RateModel(bucket_seconds=self.bucket)
-        before = c.rate.add(ts, 1.0)
-        return None if founding else before
+            if c.family:
+                # a family's founder is why it exists: not an arrival to test, and
+                # counting it would put a 1 into the baseline's first bucket, teaching
+                # a slow campaign (2-6 letters a day) that a letter a day is normal
+                c.rate.advance(ts)
+                return None
+            c.rate.add(ts, 1.0)  # near-duplicates condition on it instead (given=1)
+            return None
+        return c.rate.add(ts, 1.0)
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""
@@ -328,7 +389,8 @@ class TemplateSurge:
             return None, 0.0, 0.0
         ts = event.ts
         prior = self.priors[c.cls]
-        s = c.rate.score(ts, self.scales, prior, given=1.0, r_min=prior.r_min, since=c.first_ts)
+        s = c.rate.score(ts, self.scales, prior, given=0.0 if c.family else 1.0, r_min=prior.r_min,
+                         since=c.first_ts)
         burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
         if s.score < self.threshold or n < 3:
             return None, s.score, burst
@@ -341,8 +403,9 @@ class TemplateSurge:
         span = ts - c.first_ts if n > 1 else 0.0
         per30 = s.baseline * 30 * DAY / self.bucket
         sim = c.sim_sum / max(1, c.n_events)
+        kind = "A paraphrased letter template (shared rare phrasing" if c.family else "One letter template (mean similarity"
         summary = (
-            f"One letter template (mean similarity {sim:.2f}) was used for {n} complainants at {insts} "
+            f"{kind} {sim:.2f}) was used for {n} complainants at {insts} "
             f"institution{'s' if insts != 1 else ''} in {_fmt_span(max(span, 60.0))}; its baseline is 1 complainant"
             f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
         )
@@ -369,6 +432,7 @@ class TemplateSurge:
                 "p_value": s.p_value,
                 "events": c.n_events,
                 "masked_length": c.length,
+                "tier": "paraphrase" if c.family else "near_duplicate",
             },
         ), s.score, burst
 
@@ -377,6 +441,7 @@ class TemplateSurge:
         return {
             "tracked_keys": len(self._clusters),
             "clusters": len(self._clusters),
+            "paraphrase_families": len(self.rare_index),
             "lsh_entries": len(self._lsh),
             "evicted_total": self.evicted_total,
             "skipped_short": self.skipped_short,

@@ -1,0 +1,80 @@
+"""The paraphrase tier: covert campaigns that rewrite every letter are still one template."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from detector_streams import ev, merge, organic_stream
+
+from detectors import TemplateSurge
+from detectors.paraphrase import RareIndex, RareShingles
+from detectors.textsig import MinHasher, jaccard, mask, minhash, shingle_hashes
+
+# a covert template: every sentence has several wordings; order and filler vary per letter
+_COVERT = [
+    ("本人{n}，在贵行办理的{p}因疫情期间收入中断导致逾期。", "本人{n}，名下贵行的{p}由于疫情影响收入骤减产生了逾期记录。",
+     "我是{n}，贵行{p}因前期疫情收入下降造成几期逾期。"),
+    ("该逾期并非本人主观恶意，我始终积极想办法还款。", "需要说明的是该逾期不是我故意的，本人一直在积极还款。"),
+    ("按照人民银行有关通知精神，受疫情影响的客户不应报送不良征信。", "依据监管部门相关文件要求，对受疫情影响暂时失去收入的人群应给予征信保护。"),
+    ("恳请贵行撤销本人征信上的逾期记录，并减免逾期期间的全部罚息。", "现申请贵行消除我征信报告中的逾期记录，并免除逾期期间产生的罚息和违约金。"),
+    ("望贵行依法依规处理，否则我将向监管部门维护自身合法权益。", "希望贵行尽快处理，如不处理本人将通过法律途径投诉。"),
+]
+_FILLER = ("实在没有办法了。", "我反复与贵行协商未果。", "这条记录已经影响到我的工作和生活。", "")
+
+
+def covert_letter(rng: random.Random, i: int) -> str:
+    parts = [rng.choice(alts).format(n="某" + "甲乙丙丁戊己庚辛"[i % 8], p=rng.choice(("信用卡", "消费贷", "车贷")))
+             for alts in _COVERT]
+    body = parts[1:4]
+    rng.shuffle(body)
+    return parts[0] + rng.choice(_FILLER) + "".join(body) + rng.choice(_FILLER) + parts[4]
+
+
+def test_paraphrases_are_not_near_duplicates_but_share_rare_phrasing():
+    rng = random.Random(1)
+    a, b = covert_letter(rng, 1), covert_letter(rng, 2)
+    assert jaccard(minhash(mask(a)), minhash(mask(b))) < 0.5   # the near-duplicate tier cannot join them
+
+
+def test_covert_campaign_without_shared_contacts_is_found():
+    rng = random.Random(3)
+    det = TemplateSurge()
+    organic = organic_stream(rng, 2400, span_h=24.0 * 12)          # ~200 letters a day for 12 days
+    covert = [ev(f"cv{i}", 24.0 * 5 + i * 24.0 / 4 + rng.uniform(0, 3), f"V{i}", text=covert_letter(rng, i),
+                 inst=rng.choice(("bank-a", "bank-b", "cfc-d"))) for i in range(16)]  # 4 a day, 4 days
+    findings = [f for e in merge(organic, covert) for f in det.update(e)]
+    assert findings, "the covert campaign should be found"
+    ids = set(f.event_ids[-1] for f in findings) | {f.trigger_id for f in findings}
+    assert all(i.startswith("cv") for i in ids), "only covert letters may be flagged"
+    assert findings[0].evidence["tier"] == "paraphrase"
+    assert int(findings[0].trigger_id[2:]) < 10                   # within the first 10 letters
+
+
+def test_organic_flow_alone_forms_no_paraphrase_alert():
+    rng = random.Random(4)
+    det = TemplateSurge()
+    assert [f for e in organic_stream(rng, 2400, span_h=24.0 * 12) for f in det.update(e)] == []
+
+
+def test_nothing_is_rare_before_a_reference_flow_exists():
+    rs = RareShingles(min_docs=10)
+    h = shingle_hashes(mask("一段足够长的投诉文本，用来测试稀有片段的判断是否正确。"), 3)
+    assert rs.rare(h, 0.0).shape[0] == 0
+    for i in range(20):
+        rs.rare(shingle_hashes(mask(f"完全不同的内容第{i}号，关于信用卡年费和积分的问题。"), 3), float(i))
+    fresh = shingle_hashes(mask("另一段从未出现过的文字，讲述完全不同的遭遇和诉求。"), 3)
+    assert rs.rare(fresh, 30.0).shape[0] == fresh.shape[0] > 0   # never seen: all rare
+    common = shingle_hashes(mask("完全不同的内容，关于信用卡年费和积分的问题。"), 3)
+    assert rs.rare(common, 31.0).shape[0] < common.shape[0] // 2  # seen in every letter: common
+
+
+def test_rare_index_finds_the_closest_representative_and_forgets_removed_ones():
+    mh = MinHasher(num_perm=64, bands=16, seed=5)
+    base = np.arange(1, 200, dtype=np.uint64) * np.uint64(7919)
+    idx = RareIndex()
+    idx.add(1, mh.signature(base[:100]))
+    idx.add(2, mh.signature(base[100:]))
+    cid, sim = idx.best(mh.signature(base[10:110]))
+    assert cid == 1 and 0.5 < sim < 1.0
+    idx.remove(1)
+    assert idx.best(mh.signature(base[:50]))[0] == -1 and len(idx) == 1
