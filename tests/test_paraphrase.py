@@ -62,7 +62,7 @@ def test_nothing_is_rare_before_a_reference_flow_exists():
     assert rs.rare(h, 0.0).shape[0] == 0
     for i in range(20):
         rs.rare(shingle_hashes(mask(f"完全不同的内容第{i}号，关于信用卡年费和积分的问题。"), 3), float(i))
-    fresh = shingle_hashes(mask("另一段从未出现过的文字，讲述完全不同的遭遇和诉求。"), 3)
+    fresh = shingle_hashes(mask("夜里突然收到陌生号码打来电话威胁恐吓我的父母。"), 3)
     assert rs.rare(fresh, 30.0).shape[0] == fresh.shape[0] > 0   # never seen: all rare
     common = shingle_hashes(mask("完全不同的内容，关于信用卡年费和积分的问题。"), 3)
     assert rs.rare(common, 31.0).shape[0] < common.shape[0] // 2  # seen in every letter: common
