@@ -7,6 +7,9 @@ Rules (stated in ``surgewatch evaluate --help`` too):
 * an episode counts for a campaign if at least half of its event ids belong
   to that campaign; otherwise it is a false alert (and, if most of its ids
   belong to a decoy, it is charged to that decoy type);
+* shift reports (``category_shift``: "the mix at bank-a moved") describe a
+  trend, not a campaign; they are counted apart and are neither true nor
+  false campaign alerts;
 * a campaign is caught if at least one episode counts for it; its detection
   time is the earliest ``starts_at`` of those episodes; the delay is reported
   in hours after the campaign's first event and in campaign events (how many
@@ -21,7 +24,9 @@ from datetime import datetime
 
 import orjson
 
-__all__ = ["evaluate", "format_report", "load_jsonl"]
+__all__ = ["evaluate", "format_report", "load_jsonl", "SHIFT_DETECTORS"]
+
+SHIFT_DETECTORS = frozenset({"category_shift"})
 
 
 def load_jsonl(path: str) -> list[dict]:
@@ -54,7 +59,11 @@ def evaluate(events: Iterable[dict], truth: dict, alerts: Iterable[dict]) -> dic
             for eid in c["event_ids"]:
                 owner[eid] = (group, c["id"])
     episodes: dict[str, dict] = {}
+    shifts: set[str] = set()
     for a in alerts:
+        if a["detector"] in SHIFT_DETECTORS:
+            shifts.add(a["alert_id"])
+            continue
         ep = episodes.setdefault(a["alert_id"], {"ids": set(), "starts_at": a["starts_at"], "detector": a["detector"]})
         ep["ids"].update(a.get("event_ids", ()))
     campaign_by_id = {c["id"]: c for c in truth.get("campaigns", [])}
@@ -105,6 +114,7 @@ def evaluate(events: Iterable[dict], truth: dict, alerts: Iterable[dict]) -> dic
         "false_by_detector": dict(Counter(f["detector"] for f in false)),
         "median_delay_hours": statistics.median(delays_h) if delays_h else None,
         "median_delay_events": statistics.median(delays_n) if delays_n else None,
+        "shift_reports": len(shifts),
         "days": round(span_days, 2),
         "per_campaign": rows,
     }
@@ -117,6 +127,7 @@ def format_report(r: dict) -> str:
              f"false alerts:     {r['false_alerts']} over {r['days']} days = {r['false_alerts_per_day']}/day "
              f"{r['false_by_cause'] or ''}",
              f"median delay:     {r['median_delay_hours']} h, {r['median_delay_events']} campaign events",
+             f"shift reports:    {r.get('shift_reports', 0)} (category mix trends, not campaign alerts)",
              ""]
     for row in r["per_campaign"]:
         if "delay_hours" in row:

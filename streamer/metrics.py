@@ -26,6 +26,8 @@ from streamer.pipeline import LATENCY_BUCKETS, Pipeline
 __all__ = ["PipelineCollector", "serve_metrics", "VERSION"]
 
 VERSION = "0.1.0"
+TOP_K = 10  # per-key series exposed: the strongest open episodes only
+MAX_INSTITUTIONS = 200  # category-share series are per institution: bounded
 
 
 class PipelineCollector(Collector):
@@ -95,6 +97,25 @@ class PipelineCollector(Collector):
         for det in p.detectors:
             ev_total.add_metric([det.name], float(det.stats().get("evicted_total", 0)))
         yield ev_total
+
+        # a fixed top-K of current surges: the only per-key labels, bounded by TOP_K
+        top = sorted(p.episodes.open.values(), key=lambda e: (-e.score, e.alert_id))[:TOP_K]
+        ts = GaugeMetricFamily("surgewatch_top_surge_score",
+                               f"Score of the {TOP_K} strongest open episodes (pseudonymised keys)",
+                               labels=["rank", "detector", "key"])
+        for i, ep in enumerate(top, 1):
+            ts.add_metric([str(i), ep.detector, ep.key], float(ep.score))
+        yield ts
+
+        share = GaugeMetricFamily("surgewatch_category_share",
+                                  "Smoothed share of each complaint category per institution", labels=["institution", "category"])
+        for det in p.detectors:
+            shares = getattr(det, "shares", None)
+            if callable(shares):
+                for inst, cats in sorted(shares().items())[:MAX_INSTITUTIONS]:
+                    for cat, v in sorted(cats.items()):
+                        share.add_metric([inst, cat], float(v))
+        yield share
 
         hist = HistogramMetricFamily("surgewatch_processing_seconds", "Time to process one event through every detector")
         cum, buckets = 0, []

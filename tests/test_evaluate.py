@@ -35,3 +35,9 @@ def test_rules():
     row = r["per_campaign"][0]
     assert row["delay_events"] == 3 and row["delay_hours"] == 2.0 and row["episodes"] == 2
     assert r["days"] == round(47.5 / 24, 2)
+
+
+def test_shift_reports_are_counted_apart():
+    shift = dict(alert("s1", ["o1", "o2", "o3"], 3), detector="category_shift")
+    r = evaluate(EVENTS, TRUTH, [alert("a1", ["c0", "c1"], 2), shift])
+    assert r["shift_reports"] == 1 and r["alert_episodes"] == 1 and r["false_alerts"] == 0

@@ -144,3 +144,17 @@ def test_risk_combines_agreeing_detectors():
     one = risk_from([{"score": 6.0}])
     two = risk_from([{"score": 6.0}, {"score": 6.0}])
     assert 0 < one < two < 1 and risk_from([{"score": 100.0}]) == 1.0 and risk_from([]) == 0.0
+
+
+def test_top_k_surges_are_the_only_per_key_series():
+    from streamer import metrics
+
+    p, _, _ = make()
+    for k in range(metrics.TOP_K + 5):
+        p.episodes.observe(Finding("counting", f"k:{k}", float(k), 0.0, f"x{k}", [f"x{k}"], "s"), "t")
+    reg = CollectorRegistry()
+    reg.register(PipelineCollector(p))
+    text = generate_latest(reg).decode()
+    lines = [x for x in text.splitlines() if x.startswith("surgewatch_top_surge_score{")]
+    assert len(lines) == metrics.TOP_K
+    assert 'rank="1"' in lines[0] and f'key="k:{metrics.TOP_K + 4}"' in lines[0]
