@@ -28,8 +28,10 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    baseline with the negative binomial of ``rates.surprise`` (per-bucket
    dispersion ``r = mean**2 / (var - mean)`` kept across window lengths, as
    ``RateModel.score`` does); with ``two_sided`` the lower tail too (a drop),
-   weighted by ``down_weight``. The best ``-log10 p`` over windows and sides
-   is Bonferroni-corrected by ``log10(number of tests)``.
+   weighted by ``down_weight``. With ``alpha_long`` the dispersion is at
+   least the series' long-run burstiness (see the class docstring). The best
+   ``-log10 p`` over windows and sides is Bonferroni-corrected by
+   ``log10(number of tests)``.
 
 ``SeriesModel.update`` returns that surprise (``-log10 p``, >= 0); the NAB
 script adds alarm suppression and squashing to [0, 1].
@@ -134,6 +136,12 @@ class SeriesModel:
         (a surge must not become its own normal) ...
     hot_max: ... but at most this many samples in a row, so a lasting level
         shift is learned eventually.
+    alpha_long: fading factor of the long-run burstiness (0: off). The per-bucket
+        variance used is the larger of the local EW variance and
+        ``mean + mean**2 / r_long``, where ``1 / r_long`` is the long-run excess
+        variance of the residuals (value - baseline mean) over the squared mean
+        (continuous series: the long-run relative variance times ``mean**2``).
+        How bursty a series is, is a long-run property; its level is local.
     z_min: windows less than ``z_min`` standard deviations from their mean are
         not tested (their p-value is large anyway; saves time).
     """
@@ -150,6 +158,7 @@ class SeriesModel:
         hot_level: float = 4.0,
         hot_max: int = 12,
         z_min: float = 1.0,
+        alpha_long: float = 0.0,
         step: float = 1.0,
     ) -> None:
         self.scales = tuple(int(s) for s in scales)
@@ -170,6 +179,12 @@ class SeriesModel:
         self.counts = True  # every value so far a non-negative integer
         self.vmin = 0.0  # running minimum (shift for negative values)
         self.hot_run = 0
+        self.alpha_long = float(alpha_long)
+        self.long_n = 0  # long-memory residual statistics (0: off)
+        self.long_res2 = 0.0  # EW mean of (value - baseline mean)**2
+        self.long_m = 0.0  # EW mean of the baseline mean
+        self.long_m2 = 0.0  # EW mean of its square
+        self._prev_m = None  # baseline mean before the current sample
 
     def update(self, value: float, ts: float | None = None) -> SeriesScore:
         """Add the next sample and return its surprise. ``ts`` is accepted for
@@ -189,6 +204,8 @@ class SeriesModel:
             return _NOTHING
         m = rm.mean.get()
         v = rm.var.get()
+        if self.alpha_long > 0.0:
+            v = self._long(value - self.vmin if self.vmin < 0.0 else value, m, v)
         if self.counts:
             u = 1.0
             m = max(m, 1.0 / max(rm.n, 1))  # a key that never fired: one count in n buckets
@@ -220,12 +237,41 @@ class SeriesModel:
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
         sc = max(0.0, best - self._bonf)
+        if self.alpha_long > 0.0:
+            self._learn_long()
         if sc >= self.hot_level and self.hot_run < self.hot_max:
             rm.hot = True
             self.hot_run += 1
         else:
             self.hot_run = 0
         return SeriesScore(sc, best_k, best_dir, best_obs, best_mu)
+
+
+    def _long(self, x: float, m: float, v: float) -> float:
+        """Per-bucket variance with long-memory dispersion: the short EW variance
+        ``v`` tracks the local level, but how *bursty* a series is (its excess
+        variance relative to the squared mean, ``1 / r``) is a long-run property;
+        use the larger of the two. The long statistics learn the sample *after*
+        it has been scored."""
+        if self.long_n:
+            if self.counts:
+                inv_r = max(0.0, self.long_res2 - self.long_m) / max(self.long_m2, 1e-12)
+                v_long = m + m * m * inv_r
+            else:
+                v_long = self.long_res2 * (m * m) / max(self.long_m2, 1e-300)
+            v_out = max(v, v_long)
+        else:
+            v_out = v
+        a = self.alpha_long if self.long_n * self.alpha_long >= 1.0 else 1.0 / (self.long_n + 1)
+        self._pending = (x, m, a)
+        return v_out
+
+    def _learn_long(self) -> None:
+        x, m, a = self._pending
+        self.long_res2 += a * ((x - m) ** 2 - self.long_res2)
+        self.long_m += a * (m - self.long_m)
+        self.long_m2 += a * (m * m - self.long_m2)
+        self.long_n += 1
 
 
 def _quasi_up(obs: float, mu: float) -> float:

