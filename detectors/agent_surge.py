@@ -2,37 +2,76 @@
 
 Organised agencies (代理投诉 / 反催收 / 停息挂账) reuse their own phones,
 office address, representative name and company across many debtors and
-institutions. Genuine representation is small: a relative acts for one
-customer, a couple shares an address, a lawyer takes a client or two a month.
+institutions -- in letters, and on the hotline, where one agent calls for
+debtor after debtor posing as the spouse or a relative. Genuine
+representation is small: a relative acts for one customer, a couple shares
+an address, a lawyer or a legal-aid clinic takes a few clients a month.
 
-Keys are contact points (``Contact.key``, already pseudonymised, e.g.
+**Keys** are contact points (``Contact.key``, already pseudonymised, e.g.
 ``phone:5f1c...``) that act for someone:
 
 * role ``representative`` or ``unknown`` -- tracked from the first sighting;
 * role ``self`` -- remembered cheaply (one complainant and time per contact,
   LRU + TTL bounded) and promoted to a tracked key as soon as a *second*
-  complainant gives the same value, so an agency phone typed into the
-  customer's own field still gets caught once it is shared.
+  complainant gives the same value (or anyone gives it in another role), with
+  the remembered sighting as the founding one. An agency phone typed into the
+  customer's own field -- or taken from caller ID as the customer's -- is
+  caught once it is shared.
+* **reported third parties are not agents**: a contact of role ``unknown`` on
+  a complaint of a ``THIRD_PARTY_CATEGORIES`` category (``fraud``) is the
+  number a victim reports (the scam caller), not someone acting for the
+  complainant. Such sightings are only counted (``third_party_total``); many
+  victims reporting one scam number is the fraud team's signal, not ours.
 
 Per key: the complainants seen within ``window`` (last-seen times, bounded),
-institutions, the last ``max_event_ids`` event ids, and a ``RateModel`` of
-*new distinct complainant* arrivals. The null model is the population prior
-of the contact's kind (``rates.PopulationPrior``): after the complainant that
-made a key exist, further distinct complainants arrive as a Gamma-Poisson
-(negative binomial, dispersion ``r=0.5``) process with a small per-day rate
-(phones 0.1 per 30 days, names 0.3, addresses 0.5, organisations 1). At each
-new complainant the sliding-window counts over 1, 7 and 30 days (clipped to the
-key's age) are tested (``RateModel.score``, Bonferroni over the three windows)
-and a finding is emitted when ``-log10 p >= threshold`` (5). With the defaults
-a phone fires on its 4th complainant within a day, 5th within a week or 8th
-within 30 days; fewer than 3 complainants never fire (a couple, a family
-representative, a lawyer's second client).
+institutions and channels (last-seen times, bounded), the last
+``max_event_ids`` event ids, and a ``RateModel`` of *new distinct
+complainant* arrivals.
 
-Priors learn from the keys they describe (extra complainants over tracked
-key-days, winsorised, only from keys whose current score is unremarkable,
-blended with the defaults which are also floors), so a population where
-addresses are routinely shared by households relaxes the address prior by
-itself while agencies do not teach it that agencies are normal.
+**Null model.** The population prior of the contact's kind
+(``rates.PopulationPrior``): after the complainant that made a key exist,
+further distinct complainants arrive as a Gamma-Poisson (negative binomial,
+dispersion ``r=0.5``) process with a small per-day rate (phones 0.1 per 30
+days, names 0.3, addresses 0.5, organisations 1). At each new complainant
+(or new institution / channel) the sliding-window counts over 1, 7 and 30
+days (clipped to the key's age) are tested (``RateModel.score``, Bonferroni
+over the three windows) and a finding is emitted when ``-log10 p >=
+threshold`` (5). With the defaults a phone seen at two or more institutions
+fires on its 4th complainant within a day, 5th within a week or 6th-8th
+within 30 days; fewer than 3 complainants never fire (a couple, a family
+representative, a lawyer's second client), and a legal-aid clinic with 3-4
+clients a month stays well under the threshold.
+
+**Institutions touched.** The benign way for one contact to serve many
+complainants is to belong to the institution itself: a branch landline staff
+type for elderly customers, a staff mobile, a placeholder number. Such
+contacts never leave their institution, while agencies spread their debtors
+over several banks. So the null is a mixture, resolved by where the key has
+been seen within the window:
+
+* seen at **two or more institutions** -- an institution-owned contact is
+  ruled out; the key is judged against its kind's (personal) prior;
+* confined to **one institution** -- judged against ``confined_factor`` (3)
+  times that prior (same dispersion): spreading across banks is worth
+  ``log10 3 ~ 0.5`` in score, which costs a single-institution agency about
+  one more complainant before it fires;
+* confined to **one institution's counter** (every sighting through a
+  ``COUNTER_CHANNELS`` channel, ``branch``) -- the institution's own line:
+  tracked but not judged, and its arrivals do not teach the prior
+  (``own_line_total`` counts such keys). As soon as it shows up at another
+  institution or through another channel it is judged like any key, with
+  every complainant it has served in the window.
+
+**Learning.** Priors learn from the keys they describe (extra complainants
+over tracked key-days, winsorised, only from keys whose current score is
+unremarkable and that are not own lines, blended with the defaults which
+are also floors), so a population where addresses are routinely shared by
+households relaxes the address prior by itself while agencies do not teach
+it that agencies are normal.
+
+Findings name the kind of contact and how it was given ("A phone given as a
+representative's contact acted for 14 complainants at 3 institutions in 2
+days; ..."), never its value.
 """
 from __future__ import annotations
 
@@ -62,19 +101,54 @@ DEFAULT_PRIORS: dict[str, float] = {
 }
 _OTHER_PRIOR = 0.3 / 30
 
-_KIND_WORDS = {
-    "phone": "phone",
-    "email": "e-mail address",
-    "wechat": "WeChat account",
-    "address": "address",
-    "representative": "representative name",
-    "organization": "organisation",
+#: A key seen at only one institution (within the window) is judged against
+#: this multiple of its kind's prior: institution-owned contacts (a branch
+#: landline, a staff mobile, a placeholder number agents type) legitimately
+#: serve many of that institution's customers and never appear elsewhere.
+CONFINED_FACTOR = 3.0
+#: Channels where the institution's own staff fill in the contact fields. A
+#: key seen only through these, at one institution, is that institution's own
+#: line and is not judged at all.
+COUNTER_CHANNELS: tuple[str, ...] = ("branch",)
+#: Complaint categories in which a contact of role ``unknown`` is a reported
+#: third party (the scam caller's number), not someone acting for the complainant.
+THIRD_PARTY_CATEGORIES: tuple[str, ...] = ("fraud",)
+
+#: Noun phrase (with its article) per contact kind, for summaries.
+_KIND_NOUNS = {
+    "phone": "a phone",
+    "email": "an e-mail address",
+    "wechat": "a WeChat account",
+    "address": "an address",
+    "representative": "a representative's name",
+    "organization": "an organisation",
 }
+_ROLE_PHRASES = (
+    ("representative", "as a representative's contact"),
+    ("self", "as a complainant's own contact"),
+    ("unknown", "with no stated role"),
+)
+
+
+def _subject(kind: str, roles: dict[str, int]) -> str:
+    """Sentence subject naming the kind of contact and how it was given, never its value."""
+    noun = _KIND_NOUNS.get(kind) or f"a {kind} contact"
+    if kind == "representative":  # the name *is* the representative
+        phrase = noun
+    elif kind == "organization":
+        phrase = noun + (" named as representative" if roles.get("representative") else " named in the complaints")
+    else:
+        how = [p for r, p in _ROLE_PHRASES if roles.get(r)]
+        if len(how) > 2:
+            how = [", ".join(how[:-1]), how[-1]]
+        phrase = noun + (" given " + " and ".join(how) if how else "")
+    return phrase[0].upper() + phrase[1:]
 
 
 def _fmt_span(seconds: float) -> str:
     if seconds < 3600:
-        return f"{max(1, round(seconds / 60))} minutes"
+        m = max(1, round(seconds / 60))
+        return f"{m} minute" + ("s" if m != 1 else "")
     if seconds < 2 * DAY:
         h = round(seconds / 3600)
         return f"{h} hour" + ("s" if h != 1 else "")
@@ -92,12 +166,14 @@ def _fmt_window(seconds: float) -> str:
 class _Agent:
     """State of one tracked contact point."""
 
-    __slots__ = ("kind", "members", "insts", "events", "rate", "roles", "first_ts", "last_ts", "n_events", "fired")
+    __slots__ = ("kind", "members", "insts", "chans", "events", "rate", "roles", "first_ts", "last_ts", "n_events",
+                 "fired", "own_line")
 
     def __init__(self, kind: str, ts: float, bucket: float, max_event_ids: int) -> None:
         self.kind = kind
         self.members: dict[str, list[float]] = {}  # complainant -> [first_ts, last_ts]
         self.insts: dict[str, float] = {}  # institution -> last ts
+        self.chans: dict[str, float] = {}  # channel -> last ts
         self.events: deque = deque(maxlen=max_event_ids)
         self.rate = RateModel(bucket_seconds=bucket)
         self.roles: dict[str, int] = {}
@@ -105,11 +181,13 @@ class _Agent:
         self.last_ts = ts
         self.n_events = 0
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
+        self.own_line = False  # was judged an institution's own line (counted once)
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __setstate__(self, state):
+        self.chans, self.own_line = {}, False  # absent from version-1 checkpoints
         for k, v in state.items():
             setattr(self, k, v)
 
@@ -132,9 +210,13 @@ class AgentSurge:
         max_self: int | None = None,
         max_members: int = 256,
         max_insts: int = 64,
+        max_channels: int = 16,
         max_event_ids: int = 50,
         priors: dict[str, float] | None = None,
         dispersion: float = 0.5,
+        confined_factor: float = CONFINED_FACTOR,
+        counter_channels: tuple[str, ...] = COUNTER_CHANNELS,
+        third_party_categories: tuple[str, ...] = THIRD_PARTY_CATEGORIES,
         learn_below: float = 3.0,
         evict_batch: int = 16,
     ) -> None:
@@ -148,21 +230,36 @@ class AgentSurge:
         self.max_self = max_self if max_self is not None else 2 * max_keys  # self-labelled contacts seen once
         self.max_members = max_members
         self.max_insts = max_insts
+        self.max_channels = max_channels
         self.max_event_ids = max_event_ids
         self.evict_batch = evict_batch
         self.dispersion = dispersion
+        self.confined_factor = float(confined_factor)
+        self.counter_channels = frozenset(counter_channels)
+        self.third_party_categories = frozenset(third_party_categories)
         self.learn_below = learn_below
         self.priors: dict[str, PopulationPrior] = {}
         for kind, m in sorted((priors or DEFAULT_PRIORS).items()):
             self._prior(kind, m)
         self._n_kind: dict[str, int] = {}  # tracked keys per kind (prior exposure)
         self._keys: dict[str, _Agent] = {}  # insertion order == least recently touched first
-        # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution)
-        self._self_seen: dict[str, tuple[str, float, str, str]] = {}
+        # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution, channel)
+        self._self_seen: dict[str, tuple[str, float, str, str, str]] = {}
         self._now = -math.inf
         self.evicted_total = 0
         self.promoted_total = 0
         self.findings_total = 0
+        self.third_party_total = 0
+        self.own_line_total = 0
+
+    def __setstate__(self, state):
+        # version-1 checkpoints lack the v2 knobs and counters: fill in the defaults
+        self.__dict__.update(max_channels=16, confined_factor=CONFINED_FACTOR,
+                             counter_channels=frozenset(COUNTER_CHANNELS),
+                             third_party_categories=frozenset(THIRD_PARTY_CATEGORIES),
+                             third_party_total=0, own_line_total=0)
+        self.__dict__.update(state)
+        self._self_seen = {k: v if len(v) == 5 else (*v, "") for k, v in self._self_seen.items()}
 
     # ---------------------------------------------------------------- state
     def _prior(self, kind: str, mean: float = _OTHER_PRIOR) -> PopulationPrior:
@@ -213,24 +310,33 @@ class AgentSurge:
                 prior.expose(ts, self._n_kind.get(kind, 0))
         out: list[Finding] = []
         seen_keys: set[str] = set()
+        third_party_case = event.category in self.third_party_categories
+        here = (event.institution, event.channel)
         for c in event.contacts:
             key = c.key
             if key in seen_keys:
                 continue
             seen_keys.add(key)
+            if third_party_case and c.role == "unknown":
+                # a number reported in a fraud complaint is the fraudster's, not
+                # someone acting for the complainant: not agent evidence
+                self.third_party_total += 1
+                continue
             a = self._keys.get(key)
             if a is None:
-                if c.role == "self":
-                    prev = self._self_seen.get(key)
-                    if prev is None or prev[0] == event.complainant:
-                        self._self_seen.pop(key, None)
-                        self._self_seen[key] = (event.complainant, ts, event.event_id, event.institution)
-                        continue
-                    # a second complainant gives this "own" contact: promote it
+                prev = self._self_seen.get(key)
+                if c.role == "self" and (prev is None or prev[0] == event.complainant):
+                    self._self_seen.pop(key, None)
+                    self._self_seen[key] = (event.complainant, ts, event.event_id, *here)
+                    continue
+                # a second complainant gives this "own" contact, or someone acts
+                # for a complainant through it: track it, with its earlier
+                # self-labelled sighting (if any) as the founding one
+                if prev is not None:
                     del self._self_seen[key]
                     a = self._new_key(c.kind, prev[1])
                     self._keys[key] = a
-                    self._touch(a, prev[0], prev[1], prev[2], prev[3], "self")
+                    self._touch(a, prev[0], prev[1], prev[2], prev[3], prev[4], "self")
                     self.promoted_total += 1
                 else:
                     a = self._new_key(c.kind, ts)
@@ -239,12 +345,12 @@ class AgentSurge:
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue
                 self._keys[key] = self._keys.pop(key)  # most recently touched last
-            before = self._touch(a, event.complainant, ts, event.event_id, event.institution, c.role)
+            before = self._touch(a, event.complainant, ts, event.event_id, *here, c.role)
             if before is not None:
-                f, score = self._judge(key, a, event)
+                f, score, typical = self._judge(key, a, event)
                 if f is not None:
                     out.append(f)
-                if before >= 0 and score < self.learn_below and not a.fired:
+                if before >= 0 and typical and score < self.learn_below and not a.fired:
                     # an unremarkable extra complainant teaches the kind's prior
                     self._prior(a.kind).arrival(before)
         self._evict()
@@ -257,10 +363,10 @@ class AgentSurge:
         self._n_kind[kind] = self._n_kind.get(kind, 0) + 1
         return _Agent(kind, ts, self.bucket, self.max_event_ids)
 
-    def _touch(self, a: _Agent, who: str, ts: float, event_id: str, inst: str, role: str) -> float | None:
+    def _touch(self, a: _Agent, who: str, ts: float, event_id: str, inst: str, channel: str, role: str) -> float | None:
         """Record one sighting. None if nothing new; else what the key's open
         bucket held before a new extra complainant, or -1 for a new
-        institution / the founding complainant only."""
+        institution / channel / the founding complainant only."""
         a.last_ts = max(a.last_ts, ts)
         a.n_events += 1
         a.events.append(event_id)
@@ -283,37 +389,51 @@ class AgentSurge:
         else:
             rec[1] = max(rec[1], ts)
         members[who] = rec  # most recently seen last
-        if inst not in a.insts:
-            if grew is None:
-                grew = -1.0
-            if len(a.insts) >= self.max_insts:
-                del a.insts[min(a.insts, key=a.insts.__getitem__)]
-        a.insts[inst] = ts
+        for seen, value, cap in ((a.insts, inst, self.max_insts), (a.chans, channel, self.max_channels)):
+            if value not in seen:
+                if grew is None:
+                    grew = -1.0
+                if len(seen) >= cap:
+                    del seen[min(seen, key=seen.__getitem__)]
+            seen[value] = ts
         return grew
 
-    def _judge(self, key: str, a: _Agent, event: Event) -> tuple[Finding | None, float]:
+    def _judge(self, key: str, a: _Agent, event: Event) -> tuple[Finding | None, float, bool]:
+        """(finding or None, score, whether the key is a typical one of its kind)."""
+        ts = event.ts
+        lo = ts - self.window
+        insts = sum(1 for t in a.insts.values() if t >= lo)
+        if insts <= 1 and all(ch in self.counter_channels for ch, t in a.chans.items() if t >= lo):
+            # only ever at one institution's counter: the institution's own line
+            if not a.own_line and len(a.members) >= 3:
+                a.own_line = True
+                self.own_line_total += 1
+            return None, 0.0, False
         n = len(a.members)
         if n < 3:  # two people sharing a contact is never an agency by itself
-            return None, 0.0
-        ts = event.ts
+            return None, 0.0, True
         prior = self._prior(a.kind)
-        base = prior.get()
+        m, v = prior.get()
+        factor = self.confined_factor if insts <= 1 else 1.0
+        if factor != 1.0:  # same dispersion r, mean scaled
+            r = m * m / (v - m) if v > m else math.inf
+            m *= factor
+            v = m + (m * m / r if r != math.inf else 0.0)
         # The first complainant in a window is given (it is why we look at the
         # key at all), not evidence: every window count is reduced by one.
-        s = a.rate.score(ts, self.scales, baseline=base, given=1.0, r_min=prior.r_min, since=a.first_ts)
+        s = a.rate.score(ts, self.scales, baseline=(m, v), given=1.0, r_min=prior.r_min, since=a.first_ts)
         if s.score < self.threshold:
-            return None, s.score
+            return None, s.score, True
         a.fired = n
         self.findings_total += 1
-        insts = len({i for i, t in a.insts.items() if t >= ts - self.window})
         span = ts - min(r[0] for r in a.members.values())
-        kind_word = _KIND_WORDS.get(a.kind, a.kind)
-        role_word = "representative" if a.roles.get("representative") else ("shared" if a.roles.get("self") else "contact")
-        per30 = base[0] * 30 * DAY / self.bucket
+        per30 = m * 30 * DAY / self.bucket
+        noun = _KIND_NOUNS.get(a.kind) or f"a {a.kind} contact"
+        where = f"{insts} institution{'s' if insts != 1 else ''}"
+        usual = noun + (" seen at a single institution" if insts <= 1 else "")
         summary = (
-            f"A {role_word} {kind_word} acted for {n} complainants at {insts} institution"
-            f"{'s' if insts != 1 else ''} in {_fmt_span(span)}; a {kind_word} normally acts for 1 complainant"
-            f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
+            f"{_subject(a.kind, a.roles)} acted for {n} complainants at {where} in {_fmt_span(span)};"
+            f" {usual} normally acts for 1 complainant plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
         )
         roles = sorted(a.roles)
         return Finding(
@@ -330,6 +450,9 @@ class AgentSurge:
                 "roles": roles,
                 "distinct_complainants": n,
                 "institutions": insts,
+                "channels": sorted(ch for ch, t in a.chans.items() if t >= lo),
+                "confined": insts <= 1,
+                "prior_factor": factor,
                 "window": _fmt_window(self.window),
                 "span_seconds": round(span, 1),
                 "scored_window": _fmt_window(s.window),
@@ -339,7 +462,7 @@ class AgentSurge:
                 "p_value": s.p_value,
                 "events": a.n_events,
             },
-        ), s.score
+        ), s.score, True
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:
@@ -349,4 +472,6 @@ class AgentSurge:
             "evicted_total": self.evicted_total,
             "promoted_total": self.promoted_total,
             "findings_total": self.findings_total,
+            "third_party_total": self.third_party_total,
+            "own_line_total": self.own_line_total,
         }

@@ -58,7 +58,8 @@ def test_repeat_complaints_by_the_same_people_add_no_finding():
 
 def test_agency_phone_labelled_self_is_caught_once_shared():
     det = AgentSurge()
-    evs = [ev(f"s{i}", 9 + 2 * i, f"C{i}", contacts=[("phone", AGENCY_PHONE, "self")]) for i in range(8)]
+    evs = [ev(f"s{i}", 9 + 2 * i, f"C{i}", inst=("bank-a", "bank-b", "cfc-d")[i % 3],
+              contacts=[("phone", AGENCY_PHONE, "self")]) for i in range(8)]
     fs = run(det, evs)
     assert fs and fs[0].key == TEST_PSEUDO("phone", AGENCY_PHONE)
     assert fs[0].evidence["roles"] == ["self"]
@@ -66,6 +67,133 @@ def test_agency_phone_labelled_self_is_caught_once_shared():
     # the first (pre-promotion) sighting is part of the evidence
     assert fs[0].event_ids[0] == "s0"
     assert det.stats()["promoted_total"] == 1
+
+
+def test_agency_confined_to_one_institution_needs_one_more_complainant():
+    # a key seen at a single institution might be the institution's own contact:
+    # it is judged against confined_factor x the prior, and fires a little later
+    evs = [ev(f"s{i}", 9 + 2 * i, f"C{i}", contacts=[("phone", AGENCY_PHONE, "self")]) for i in range(8)]
+    fs = run(AgentSurge(), evs)
+    assert fs[0].evidence["distinct_complainants"] == 5
+    assert fs[0].evidence["confined"] is True and fs[0].evidence["prior_factor"] == 3.0
+    spread = [ev(e.event_id, 9 + 2 * i, f"C{i}", inst=("bank-a", "bank-b")[i % 2],
+                 contacts=[("phone", AGENCY_PHONE, "self")]) for i, e in enumerate(evs)]
+    assert run(AgentSurge(), spread)[0].evidence["distinct_complainants"] == 4
+
+
+def test_earlier_self_sighting_founds_a_key_first_given_in_another_role():
+    det = AgentSurge()
+    run(det, [ev("s0", 9, "C0", contacts=[("phone", AGENCY_PHONE, "self")]),
+              ev("s1", 10, "C1", inst="bank-b", contacts=[("phone", AGENCY_PHONE, "representative")])])
+    a = det._keys[TEST_PSEUDO("phone", AGENCY_PHONE)]
+    assert len(a.members) == 2 and list(a.events) == ["s0", "s1"]
+    assert det.stats()["self_contacts"] == 0 and det.stats()["promoted_total"] == 1
+
+
+_CALL = "自称客户配偶来电，要求停息挂账、减免罚息。"
+
+
+def impersonation_calls(n: int, *, start_h: float = 24 * 3 + 9, every_h: float = 1.5, prefix: str = "call"):
+    """One phone calling hotlines for ``n`` debtors, given as representative or (caller ID) self."""
+    insts = ("bank-a", "bank-b", "cfc-d", "cfc-e")
+    return [ev(f"{prefix}-{i:03d}", start_h + every_h * i, f"{prefix}-D{i}", inst=insts[i % 4], channel="hotline",
+               category=("collection", "hardship_relief")[i % 2], text=_CALL,
+               contacts=[("phone", AGENCY_PHONE, ("self", "representative", "self")[i % 3])])
+            for i in range(n)]
+
+
+def test_hotline_impersonation_calls_fire_by_the_fourth_debtor():
+    rng = random.Random(5)
+    calls = impersonation_calls(20)
+    det = AgentSurge()
+    fs = []
+    first = None
+    for e in merge(organic_stream(rng, 1500), calls):
+        got = det.update(e)
+        if got and first is None:
+            first = got[0]
+        fs += got
+    assert first is not None and first.key == TEST_PSEUDO("phone", AGENCY_PHONE)
+    assert first.evidence["distinct_complainants"] == 4
+    assert first.evidence["channels"] == ["hotline"] and first.evidence["institutions"] == 4
+    assert sorted(first.evidence["roles"]) == ["representative", "self"]
+    assert {f.key for f in fs} == {first.key}
+    assert all(eid.startswith("call-") for f in fs for eid in f.event_ids)
+    assert max(f.evidence["distinct_complainants"] for f in fs) == 20
+
+
+def test_branch_landline_for_elderly_customers_stays_silent():
+    rng = random.Random(3)
+    det = AgentSurge()
+    evs = []
+    for day in range(14):
+        for k in range(rng.choice((0, 1, 2, 2, 3, 4))):
+            i = len(evs)
+            evs.append(ev(f"bl{i}", 24 * day + 9 + 2 * k, f"elder{i}", inst="bank-b", channel="branch",
+                          category=rng.choice(("service", "interest_fees", "fraud", "other", "collection")),
+                          contacts=[("phone", "0731-84561234", rng.choice(("self", "unknown")))]))
+    assert len(evs) > 20
+    assert run(det, evs) == []
+    assert det.stats()["own_line_total"] == 1
+
+
+def test_counter_line_seen_at_another_institution_is_judged():
+    # branch-only at one institution is the institution's line; the same
+    # contact turning up at other institutions' counters is not
+    evs = [ev(f"b{i}", 9 + 2 * i, f"C{i}", inst=("bank-a", "bank-b", "bank-c")[i % 3] if i >= 4 else "bank-a",
+              channel="branch", contacts=[("phone", AGENCY_PHONE, "unknown")]) for i in range(10)]
+    fs = run(AgentSurge(), evs)
+    assert fs and fs[0].trigger_id == "b4" and fs[0].evidence["distinct_complainants"] == 5
+
+
+def test_scam_number_reported_by_fraud_victims_stays_silent():
+    scam = "17099990000"
+    det = AgentSurge()
+    evs = [ev(f"sc{i}", 24 * 2 + 0.7 * i, f"victim{i}", inst=("bank-a", "bank-b", "bank-c", "cfc-d")[i % 4],
+              channel=("hotline", "app")[i % 2], category="fraud",
+              contacts=[("phone", f"139{i:08d}", "self"), ("phone", scam, "unknown")]) for i in range(30)]
+    assert run(det, evs) == []
+    assert det.stats()["third_party_total"] == 30
+    assert TEST_PSEUDO("phone", scam) not in det._keys
+    # the exemption is for reported third parties only: the same number acting
+    # for debtors in collection complaints is judged as usual
+    acting = [ev(f"ac{i}", 24 * 4 + i, f"debtor{i}", inst=("bank-a", "bank-b")[i % 2],
+                 contacts=[("phone", scam, "unknown")]) for i in range(6)]
+    assert run(det, acting)
+
+
+def test_legal_aid_clinic_with_a_few_clients_a_month_stays_silent():
+    clinic = [("phone", "02188886666", "representative"), ("representative", "赵律师", "representative"),
+              ("organization", "某区法律援助中心", "representative")]
+    insts = ("bank-a", "cfc-d", "bank-c", "bank-b")
+    for span_h, n in ((24 * 28, 4), (24 * 7, 4), (48, 3)):
+        evs = [ev(f"la{i}", span_h * i / (n - 1), f"client{i}", inst=insts[i % 4], contacts=clinic) for i in range(n)]
+        assert run(AgentSurge(), evs) == [], (span_h, n)
+
+
+def _first_summary(kind: str, value: str, role: str, insts=("bank-a", "bank-b", "cfc-d")) -> str:
+    evs = [ev(f"x{i}", 9 + i, f"C{i}", inst=insts[i % len(insts)], contacts=[(kind, value, role)]) for i in range(12)]
+    return run(AgentSurge(), evs)[0].summary
+
+
+def test_summaries_name_the_kind_and_role_in_plain_english():
+    assert _first_summary("phone", AGENCY_PHONE, "representative") == (
+        "A phone given as a representative's contact acted for 4 complainants at 3 institutions in 3 hours; "
+        "a phone normally acts for 1 complainant plus 0.11 more per 30 days (p=4e-07).")
+    assert _first_summary("representative", "刘某", "representative") == (
+        "A representative's name acted for 4 complainants at 3 institutions in 3 hours; "
+        "a representative's name normally acts for 1 complainant plus 0.31 more per 30 days (p=8e-06).")
+    s = _first_summary("address", "上海市徐汇区某路1号", "self", insts=("bank-a",))
+    assert s == ("An address given as a complainant's own contact acted for 6 complainants at 1 institution in "
+                 "5 hours; an address seen at a single institution normally acts for 1 complainant plus 1.5 more "
+                 "per 30 days (p=5e-06).")
+    s = _first_summary("organization", "某某信息咨询有限公司", "representative")
+    assert s.startswith("An organisation named as representative acted for ")
+    s = _first_summary("email", "agent@x.cn", "unknown")
+    assert s.startswith("An e-mail address given with no stated role acted for ")
+    for s in (_first_summary("phone", AGENCY_PHONE, "representative"), _first_summary("address", "某路1号", "unknown")):
+        assert "representative representative" not in s and " a address" not in s
+        assert AGENCY_PHONE not in s and "某路1号" not in s
 
 
 def test_couple_sharing_an_address_and_a_phone_stays_silent():
@@ -134,3 +262,48 @@ def test_members_are_forgotten_outside_the_window():
     evs = [ev(f"w{i}", 24 * 20 * i, f"C{i}", contacts=phone) for i in range(6)]
     assert run(det, evs) == []
     assert len(det._keys[TEST_PSEUDO("phone", AGENCY_PHONE)].members) == 2
+
+
+def test_hard_profile_agencies_and_hotline_impersonators_caught_decoys_silent():
+    from collections import Counter
+
+    from streamer.contract import to_event, validate
+    from streamer.simulate import simulate
+
+    docs, truth = simulate("hard", 1)
+    owner = {i: (g["type"], g["id"]) for grp in ("campaigns", "decoys") for g in truth[grp] for i in g["event_ids"]}
+    calls = next(g for g in truth["campaigns"] if g["type"] == "impersonation_calls")
+    det = AgentSurge()
+    first: dict[str, int] = {}  # campaign id -> its events seen when first flagged
+    seen = Counter()
+    for doc in docs:
+        e = to_event(validate(doc), TEST_PSEUDO)
+        if e.event_id in owner:
+            seen[owner[e.event_id][1]] += 1
+        for f in det.update(e):
+            (kind, gid), _ = Counter(owner.get(i, ("organic", "")) for i in f.event_ids).most_common(1)[0]
+            assert kind in ("agency_letters", "impersonation_calls"), (kind, gid, f.summary)
+            first.setdefault(gid, seen[gid])
+    assert set(first) == {"agency-slow", calls["id"]}
+    assert first[calls["id"]] <= 5
+    st = det.stats()
+    assert st["own_line_total"] >= 1 and st["third_party_total"] >= 20
+
+
+def test_version_1_checkpoint_state_restores():
+    # v1 pickles have no channels / own-line flags / v2 counters and 4-tuples for self sightings
+    det = AgentSurge()
+    run(det, [ev(f"a{i}", i, f"C{i}", inst=("bank-a", "bank-b")[i % 2], contacts=[("phone", AGENCY_PHONE, "representative"),
+                                                                                   ("phone", f"1390000{i:04d}", "self")])
+              for i in range(3)])
+    state = dict(det.__dict__)
+    for k in ("max_channels", "confined_factor", "counter_channels", "third_party_categories",
+              "third_party_total", "own_line_total"):
+        del state[k]
+    state["_self_seen"] = {k: v[:4] for k, v in det._self_seen.items()}
+    old = AgentSurge.__new__(AgentSurge)
+    old.__setstate__(state)
+    for a in old._keys.values():
+        a.__setstate__({k: getattr(a, k) for k in a.__slots__ if k not in ("chans", "own_line")})
+    more = [ev(f"b{i}", 5 + i, f"D{i}", inst="cfc-d", contacts=[("phone", AGENCY_PHONE, "representative")]) for i in range(3)]
+    assert run(old, more) and old.stats()["own_line_total"] == 0

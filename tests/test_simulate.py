@@ -161,3 +161,22 @@ def test_larger_profiles(profile: str) -> None:
         assert len(group["institutions"]) >= 2, group["id"]
     for group in truth["decoys"]:
         assert set(group["event_ids"]) <= ids and not set(group["event_ids"]) & seen, group["id"]
+
+
+def test_hard_impersonation_calls_campaign() -> None:
+    events, truth = _run("hard", 7)
+    by_id = {e["event_id"]: e for e in events}
+    group = next(g for g in truth["campaigns"] if g["type"] == "impersonation_calls")
+    evs = [by_id[i] for i in group["event_ids"]]
+    phone = group["shared_contacts"]["phones"][0]
+    assert all(e["channel"] == "hotline" and e["category"] in ("collection", "hardship_relief") for e in evs)
+    assert 15 <= len({e["complainant"]["id"] for e in evs}) <= 30
+    assert len({e["institution"] for e in evs}) >= 2
+    roles = [c["role"] for e in evs for c in e["contacts"] if c["value"] == phone]
+    assert len(roles) == len(evs) and {"self", "representative"} == set(roles)  # on every call, both labels
+    assert len({e.get("text") for e in evs}) > len(evs) // 2  # short, varied summaries
+    assert all(len(e["text"]) < 120 for e in evs if "text" in e)
+
+
+def test_hard_profile_is_deterministic() -> None:
+    assert simulate("hard", 7) == _run("hard", 7)

@@ -8,6 +8,11 @@ Campaigns (labelled, should be found):
 * ``fanout`` -- each debtor complains to 4+ institutions within a day or two.
 * ``repeat_pressure`` -- a handful of debtors re-file at the same institution
   every day or two, each complaint pointing at the previous one.
+* ``impersonation_calls`` -- one agency phone calls the hotlines of several
+  institutions for many different debtors over a few days, claiming to be the
+  debtor's spouse or relative. The intake system records that phone as the
+  representative's -- or, caller ID taken for the customer's own, as ``self``.
+  Texts are short, varied agent summaries; no letter template to find.
 
 Decoys (legitimate, must not alert):
 
@@ -29,7 +34,7 @@ from streamer.simulate.grammar import fill
 from streamer.simulate.organic import organic_contacts, organic_demands_amount
 from streamer.simulate.texts import app_text, hotline_summary, letter_text, organic_text
 
-__all__ = ["HARD_CAMPAIGNS", "HARD_DECOYS"]
+__all__ = ["HARD_CAMPAIGNS", "HARD_DECOYS", "impersonation_calls"]
 
 _ISSUERS = (("某县人民医院", "某县人民医院诊断证明专用章"), ("某镇某村村民委员会", "某村村民委员会公章"),
             ("某市中心医院", "某市中心医院门诊专用章"))
@@ -92,6 +97,51 @@ def repeat_pressure(ctx: Context, spec_id: str, *, n_debtors: int, first_day: in
             drafts.append(prev)
             day += rng.randint(1, 2)
     return truth_entry(ctx, spec_id, "repeat_pressure", drafts, "debtors re-filing every 1-2 days, chained repeat_of")
+
+
+_CALL_TEXT = (
+    "[[自称客户{rel}来电|自称客户{rel}致电|来电人自称客户{rel}|来电人称系客户{rel}|客户{rel}来电]]，"
+    "[[称客户|反映客户|称其家人]][[因病住院|失业在家|生意失败|突发重病|车祸受伤|收入中断]][[，|，目前|，现]][[无力还款|暂时无法还款|无法按期还款]]，"
+    "要求[[停息挂账|停止计息|将欠款分60期偿还|本金分期偿还]][[、减免罚息|、减免罚息和违约金|、停止催收|、不上征信|]]"
+    "[[|，称客户本人不方便接听电话|，拒绝提供客户本人联系方式|，表示已委托其全权处理|，情绪激动|，称不处理将向监管投诉]]。"
+)
+_CALL_RELATIVES = ("配偶", "丈夫", "妻子", "爱人", "家属", "儿子", "女儿", "姐姐", "哥哥")
+_CALL_DEMANDS = (["stop_interest", "waive_fees"], ["stop_interest", "installments"],
+                 ["stop_interest", "waive_fees", "stop_collection"], ["installments", "stop_collection"])
+
+
+def impersonation_calls(ctx: Context, spec_id: str, *, n_debtors: int, first_day: int, n_days: int,
+                        institutions: tuple[str, ...] | None = None, p_self_label: float = 0.4,
+                        p_own_phone: float = 0.3, p_second_call: float = 0.2) -> dict:
+    """One agency phone calling hotlines for ``n_debtors`` debtors, posing as their spouse or relative."""
+    rng, pop = ctx.rng(f"campaign:{spec_id}"), ctx.population(f"campaign:{spec_id}")
+    phone = pop.agency_phone()
+    insts = list(institutions or ctx.institutions)
+    if len(insts) < 2:
+        raise ValueError("impersonation_calls needs at least two institutions")
+    last = min(ctx.profile.days, first_day + n_days)
+    drafts: list[Draft] = []
+    for i in range(n_debtors):
+        cust = pop.customer((22, 48))
+        day = first_day + rng.randrange(max(1, last - first_day))
+        first = insts[i % len(insts)] if i < len(insts) else rng.choice(insts)  # every institution early on
+        targets = [first] + ([rng.choice([x for x in insts if x != first])] if rng.random() < p_second_call else [])
+        for inst in targets:
+            t = ctx.clamp(working_time(rng, min(last - 1, day + (rng.random() < 0.3)), 9.0, 20.5))
+            cat = "collection" if rng.random() < 0.6 else "hardship_relief"
+            role = "self" if rng.random() < p_self_label else "representative"
+            contacts = [{"kind": "phone", "value": phone, "role": role}]
+            if rng.random() < p_own_phone:  # the agent reads out the debtor's own number
+                contacts.append({"kind": "phone", "value": cust.phone, "role": "self"})
+            slots = ctx.slots(rng, inst, t, cust) | {"rel": rng.choice(_CALL_RELATIVES)}
+            text = fill(_CALL_TEXT, rng, slots) if rng.random() < 0.92 else None
+            drafts.append(ctx.add(Draft(
+                t=t, institution=inst, channel="hotline", category=cat, complainant=cust.complainant(rng),
+                contacts=contacts, text=text, demands=list(rng.choice(_CALL_DEMANDS)) if rng.random() < 0.6 else [],
+                amount=owed_amount(rng, 30000, 0.8) if rng.random() < 0.4 else None, label=spec_id)))
+    return truth_entry(ctx, spec_id, "impersonation_calls", drafts,
+                       f"one phone calls hotlines for {n_debtors} debtors posing as spouse/relative",
+                       shared_contacts={"phones": [phone]})
 
 
 def legal_aid(ctx: Context, spec_id: str, *, n_clients: int = 4) -> dict:
@@ -191,6 +241,7 @@ def impersonation(ctx: Context, spec_id: str, *, n: int, first_day: int, n_days:
 
 HARD_CAMPAIGNS: dict[str, Callable[..., dict]] = {
     "forged_certificates": forged_certificates, "fanout": fanout, "repeat_pressure": repeat_pressure,
+    "impersonation_calls": impersonation_calls,
 }
 HARD_DECOYS: dict[str, Callable[..., dict]] = {
     "legal_aid": legal_aid, "branch_landline": branch_landline, "product_victims": product_victims,

@@ -125,6 +125,10 @@ PROFILES: dict[str, Profile] = {
             GeneratorSpec("forged_certificates", "certs-1", {"n": 26, "first_day": 4, "n_days": 5}),
             GeneratorSpec("fanout", "fanout-1", {"n_debtors": 8, "first_day": 6, "n_days": 4}),
             GeneratorSpec("repeat_pressure", "repeat-1", {"n_debtors": 5, "first_day": 2}),
+            # one phone calls hotlines for many debtors posing as a spouse / relative
+            GeneratorSpec("impersonation_calls", "calls-1", {
+                "n_debtors": 22, "first_day": 3, "n_days": 5, "institutions": ("bank-a", "bank-b", "cfc-d", "cfc-e"),
+                "p_self_label": 0.4}),
         ),
         decoys=(
             GeneratorSpec("app_outage", "outage-1", {"institution": "bank-a", "day": 3, "start_hour": 9.6,
