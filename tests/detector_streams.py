@@ -61,9 +61,17 @@ def organic_letter(rng: random.Random) -> str:
 
 
 def ev(eid: str, hours: float, cust: str, *, inst: str = "bank-a", contacts=None, text: str | None = None,
-       channel: str = "letter", category: str = "collection") -> Event:
+       channel: str = "letter", category: str = "collection", attachments=None) -> Event:
+    extra = {"attachments": attachments} if attachments else {}
     return make_event(event_id=eid, ts=hours, complainant=cust, institution=inst, contacts=contacts, text=text,
-                      channel=channel, category=category)
+                      channel=channel, category=category, **extra)
+
+
+def forged_certificate(tag: str) -> list[dict]:
+    """The agency's forged diagnosis certificate: one county hospital, a fresh scan per debtor."""
+    import hashlib
+    return [{"kind": "medical_certificate", "issuer": "某县人民医院", "seal_text": "某县人民医院诊断证明专用章",
+             "sha256": hashlib.sha256(tag.encode()).hexdigest()}]
 
 
 def organic_stream(rng: random.Random, n: int, *, start_h: float = 0.0, span_h: float = 24.0 * 10,
@@ -97,7 +105,7 @@ def agency_stream(rng: random.Random, n_debtors: int, *, start_h: float, per_day
         own = f"138{rng.randrange(10**8):08d}"
         out.append(ev(f"{prefix}-{i:05d}", h, f"{prefix}-C{i:05d}", inst=inst,
                       contacts=[("phone", own, "self"), ("phone", phone, role), ("representative", "刘某", "representative")],
-                      text=agency_letter(rng, inst)))
+                      text=agency_letter(rng, inst), attachments=forged_certificate(f"{prefix}-{i:05d}")))
     return out
 
 

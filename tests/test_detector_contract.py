@@ -17,7 +17,7 @@ import sys
 
 import orjson
 import pytest
-from detector_streams import ev, mixed_stream, organic_letter
+from detector_streams import ev, forged_certificate, mixed_stream, organic_letter
 
 from detectors import SEVERITIES, Detector, Finding, default_detectors
 
@@ -144,7 +144,7 @@ def _pii_stream():
                 "严重侵犯本人隐私。现依据相关规定，要求贵行停息挂账，减免全部罚息及违约金，分60期还款，"
                 "并停止一切催收行为，否则本人将向监管部门投诉。" + organic_letter(rng)[:0])
         campaign.append(ev(f"pii-{i:03d}", 24 * 3 + 9 + i, RAW_ID if i == 0 else f"{RAW_ID}-{i}",
-                           inst=("bank-a", "cfc-d")[i % 2], text=text,
+                           inst=("bank-a", "cfc-d")[i % 2], text=text, attachments=forged_certificate(f"pii-{i}"),
                            contacts=[("phone", RAW_PHONE, "representative"), ("representative", RAW_NAME, "representative"),
                                      ("address", RAW_ADDR, "unknown")]))
     return sorted(base + campaign, key=lambda e: (e.ts, e.event_id)), campaign
