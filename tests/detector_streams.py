@@ -95,7 +95,8 @@ def organic_stream(rng: random.Random, n: int, *, start_h: float = 0.0, span_h: 
 
 
 def agency_stream(rng: random.Random, n_debtors: int, *, start_h: float, per_day: float = 6.0,
-                  phone: str = "17300000001", role: str = "representative", prefix: str = "ag") -> list[Event]:
+                  phone: str = "17300000001", role: str = "representative", prefix: str = "ag",
+                  fanout: int = 4) -> list[Event]:
     """An agency: one phone and one letter template for ``n_debtors`` debtors across institutions."""
     out = []
     insts = ("bank-a", "bank-b", "cfc-d", "cfc-e")
@@ -106,6 +107,11 @@ def agency_stream(rng: random.Random, n_debtors: int, *, start_h: float, per_day
         out.append(ev(f"{prefix}-{i:05d}", h, f"{prefix}-C{i:05d}", inst=inst,
                       contacts=[("phone", own, "self"), ("phone", phone, role), ("representative", "刘某", "representative")],
                       text=agency_letter(rng, inst), attachments=forged_certificate(f"{prefix}-{i:05d}")))
+        # every other debtor is also filed at the other institutions within hours (fan-out)
+        for j in range(1, fanout if i % 2 == 0 else 1):
+            other = insts[(i + j) % len(insts)]
+            out.append(ev(f"{prefix}-{i:05d}-{j}", h + 0.5 * j, f"{prefix}-C{i:05d}", inst=other,
+                          contacts=[("phone", own, "self"), ("phone", phone, role)], text=agency_letter(rng, other)))
     return out
 
 

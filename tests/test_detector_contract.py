@@ -147,6 +147,11 @@ def _pii_stream():
                            inst=("bank-a", "cfc-d")[i % 2], text=text, attachments=forged_certificate(f"pii-{i}"),
                            contacts=[("phone", RAW_PHONE, "representative"), ("representative", RAW_NAME, "representative"),
                                      ("address", RAW_ADDR, "unknown")]))
+    for i in range(4):  # the first debtors are also filed at three more institutions within hours (fan-out)
+        for j, inst in enumerate(("bank-b", "cfc-e", "bank-c")):
+            campaign.append(ev(f"pii-{i:03d}-{j}", 24 * 3 + 9 + i + 0.2 * (j + 1), RAW_ID if i == 0 else f"{RAW_ID}-{i}",
+                               inst=inst, text=campaign[i].text,
+                               contacts=[("phone", RAW_PHONE, "representative"), ("address", RAW_ADDR, "unknown")]))
     return sorted(base + campaign, key=lambda e: (e.ts, e.event_id)), campaign
 
 
