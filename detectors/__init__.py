@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from detectors.agent_surge import AgentSurge
 from detectors.base import SEVERITIES, Detector, Finding, severity_for
+from detectors.category_shift import CategoryShift
 from detectors.complainant_fanout import ComplainantFanout
 from detectors.issuer_surge import IssuerSurge
 from detectors.template_surge import TemplateSurge
 
 __all__ = ["Finding", "Detector", "SEVERITIES", "severity_for", "AgentSurge", "TemplateSurge", "IssuerSurge",
-           "ComplainantFanout", "default_detectors"]
+           "ComplainantFanout", "CategoryShift",
+           "default_detectors"]
 
 
 def default_detectors() -> list[Detector]:
     """Fresh instances of every detector with default parameters, in a fixed order."""
-    return [AgentSurge(), TemplateSurge(), IssuerSurge(), ComplainantFanout()]
+    return [AgentSurge(), TemplateSurge(), IssuerSurge(), ComplainantFanout(), CategoryShift()]

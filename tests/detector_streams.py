@@ -120,7 +120,29 @@ def merge(*streams: list[Event]) -> list[Event]:
     return sorted((e for s in streams for e in s), key=lambda e: (e.ts, e.event_id))
 
 
-def mixed_stream(seed: int = 7, n_organic: int = 1500, n_debtors: int = 14) -> list[Event]:
-    """Organic flow over 10 days plus one agency campaign starting on day 3."""
+_CATEGORIES = ("interest_fees", "credit_report", "hardship_relief", "service", "fraud", "other")
+
+
+def shift_stream(rng: random.Random, *, inst: str = "bank-z", days: int = 10, per_day: int = 120,
+                 shift_day: int = 6, before: float = 0.3, after: float = 0.85, prefix: str = "shift") -> list[Event]:
+    """One institution's whole flow, its collection share moving from ``before`` to ``after``
+    on ``shift_day``: distinct complainants, no contacts, short hotline texts (a mix shift,
+    not a campaign any other detector should see)."""
+    out = []
+    for i in range(days * per_day):
+        h = 24.0 * i / per_day
+        share = after if h >= 24.0 * shift_day else before
+        cat = "collection" if rng.random() < share else rng.choice(_CATEGORIES)
+        out.append(ev(f"{prefix}-{i:05d}", h, f"{prefix}-C{i:05d}", inst=inst, text="客户来电反映问题，已记录。",
+                      channel="hotline", category=cat))
+    return out
+
+
+def mixed_stream(seed: int = 7, n_organic: int = 1500, n_debtors: int = 14, shift: bool = True) -> list[Event]:
+    """Organic flow over 10 days, one agency campaign starting on day 3 and, at another
+    institution, a category-mix shift (collection 30 % -> 85 %) from day 6."""
     rng = random.Random(seed)
-    return merge(organic_stream(rng, n_organic), agency_stream(rng, n_debtors, start_h=24 * 3 + 9))
+    streams = [organic_stream(rng, n_organic), agency_stream(rng, n_debtors, start_h=24 * 3 + 9)]
+    if shift:
+        streams.append(shift_stream(random.Random(seed + 1)))
+    return merge(*streams)

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from detectors.base import Finding
+from detectors.category_shift import CategoryShift
 from streamer.alertmanager import AlertmanagerCollector, AlertmanagerSink
 from streamer.episodes import EpisodeManager
 from streamer.metrics import PipelineCollector
@@ -155,11 +156,14 @@ def exported_metric_names() -> set[str]:
     ``_bucket``, ``_info`` included), from the real collectors."""
     am = AlertmanagerSink("http://127.0.0.1:9", repost_interval=5, max_retries=0, close_timeout=0.1)
     try:
-        p = Pipeline([_Burst()], TEST_PSEUDO, alert_sinks=[MemorySink()], dead_letter_sinks=[MemorySink()],
+        # the real mix detector too: it serves the per-institution category shares
+        p = Pipeline([_Burst(), CategoryShift()], TEST_PSEUDO, alert_sinks=[MemorySink()], dead_letter_sinks=[MemorySink()],
                      episodes=EpisodeManager(quiet=3600.0))
         for i in range(4):
             p.process(orjson.dumps(raw_event(ts=i / 10)))
         p.process(b"not json")
+        for i in range(25):  # a full 6-hour bucket at one institution, closed by the next event
+            p.process(orjson.dumps(raw_event(ts=0.5 + i / 100, category=("collection", "service")[i % 2])))
         p.process(orjson.dumps(raw_event(ts=9.0)))  # resolves the episode
         reg = CollectorRegistry()
         reg.register(PipelineCollector(p, source=_Source(), mode="run"))
