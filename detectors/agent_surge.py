@@ -79,12 +79,12 @@ import math
 from collections import deque
 
 from detectors.base import Finding, severity_for
+from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.rates import PopulationPrior, RateModel
 from streamer.events import Event
 
 __all__ = ["AgentSurge", "DEFAULT_PRIORS"]
 
-DAY = 86400.0
 
 #: Default (and minimum) extra distinct complainants per contact per day, by
 #: contact kind. Phones / e-mail / WeChat are personal; addresses are shared
@@ -145,22 +145,6 @@ def _subject(kind: str, roles: dict[str, int]) -> str:
     return phrase[0].upper() + phrase[1:]
 
 
-def _fmt_span(seconds: float) -> str:
-    if seconds < 3600:
-        m = max(1, round(seconds / 60))
-        return f"{m} minute" + ("s" if m != 1 else "")
-    if seconds < 2 * DAY:
-        h = round(seconds / 3600)
-        return f"{h} hour" + ("s" if h != 1 else "")
-    return f"{round(seconds / DAY)} days"
-
-
-def _fmt_window(seconds: float) -> str:
-    if seconds % DAY == 0:
-        return f"{int(seconds // DAY)}d"
-    if seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds)}s"
 
 
 class _Agent:
@@ -432,7 +416,7 @@ class AgentSurge:
         where = f"{insts} institution{'s' if insts != 1 else ''}"
         usual = noun + (" seen at a single institution" if insts <= 1 else "")
         summary = (
-            f"{_subject(a.kind, a.roles)} acted for {n} complainants at {where} in {_fmt_span(span)};"
+            f"{_subject(a.kind, a.roles)} acted for {n} complainants at {where} in {fmt_span(span)};"
             f" {usual} normally acts for 1 complainant plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
         )
         roles = sorted(a.roles)
@@ -453,9 +437,9 @@ class AgentSurge:
                 "channels": sorted(ch for ch, t in a.chans.items() if t >= lo),
                 "confined": insts <= 1,
                 "prior_factor": factor,
-                "window": _fmt_window(self.window),
+                "window": fmt_window(self.window),
                 "span_seconds": round(span, 1),
-                "scored_window": _fmt_window(s.window),
+                "scored_window": fmt_window(s.window),
                 "observed_in_window": s.observed,
                 "expected_in_window": round(s.expected, 6),
                 "baseline_per_30d": round(per30, 6),

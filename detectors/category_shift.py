@@ -128,6 +128,7 @@ from datetime import datetime, timezone
 from river import drift as river_drift
 
 from detectors.base import Finding
+from detectors.fmt import DAY, fmt_span
 from detectors.rates import MAX_SCORE, surprise
 from streamer.contract import CATEGORIES
 from streamer.events import Event
@@ -135,19 +136,11 @@ from streamer.events import Event
 __all__ = ["CategoryShift"]
 
 HOUR = 3600.0
-DAY = 86400.0
 
 
 def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def _fmt_span(seconds: float) -> str:
-    if seconds < 2 * DAY:
-        h = max(1, round(seconds / HOUR))
-        return f"{h} hour" + ("s" if h != 1 else "")
-    d = round(seconds / DAY)
-    return f"{d} days"
 
 
 def _pct(x: float) -> str:
@@ -474,7 +467,7 @@ class CategoryShift:
         self.findings_total += 1
         summary = (
             f"At {inst_name}, {cat} complaints rose to {_pct(pooled)} of all complaints "
-            f"(baseline {_pct(base)}) over the last {_fmt_span(span)}; "
+            f"(baseline {_pct(base)}) over the last {fmt_span(span)}; "
             f"this is a shift in the mix, not a single campaign."
         )
         p = 10.0 ** (-score) if score < MAX_SCORE else 0.0

@@ -109,13 +109,13 @@ from collections import deque
 from typing import NamedTuple
 
 from detectors.base import Finding, severity_for
+from detectors.fmt import DAY, fmt_span
 from detectors.rates import PopulationPrior, RateModel
 from detectors.textsig import effective_length, mask
 from streamer.events import Event
 
 __all__ = ["ComplainantFanout", "Tier", "FANOUT_TIERS", "REPEAT_TIERS"]
 
-DAY = 86400.0
 HOUR = 3600.0
 REGULATOR = "regulator"
 
@@ -144,13 +144,6 @@ _KEYS = {"fanout": "fanout:institutions", "repeat": "repeat:filings"}
 # a filing: (ts, event_id, institution, channel, fp_head, fp_tail, is_repeat)
 _TS, _ID, _INST, _CH, _FPH, _FPT, _REP = range(7)
 
-
-def _fmt_span(seconds: float) -> str:
-    if seconds < 2 * DAY or seconds % DAY:
-        h = round(seconds / HOUR)
-        return f"{h} hour" + ("s" if h != 1 else "")
-    d = round(seconds / DAY)
-    return f"{d} day" + ("s" if d != 1 else "")
 
 
 def _fp(text: str, min_text: int, chars: int) -> tuple[int | None, int | None]:
@@ -436,8 +429,8 @@ class ComplainantFanout:
         ordered.append(event.event_id)
         n = len(latest)
         per_day = s.baseline * DAY / self.bucket
-        span = _fmt_span(tier.window)
-        win = _fmt_span(s.window)
+        span = fmt_span(tier.window)
+        win = fmt_span(s.window)
         reg_txt = f", {n_reg} of them also via the regulator" if n_reg else ""
         if surge.pattern == "fanout":
             what = f"{n} complainants each complained to {tier.count}+ institutions within {span} in the last {win}"

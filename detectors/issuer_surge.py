@@ -138,12 +138,12 @@ import unicodedata
 from collections import deque
 
 from detectors.base import Finding, severity_for
+from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.rates import PopulationPrior, RateModel, surprise
 from streamer.events import Event
 
 __all__ = ["IssuerSurge", "DEFAULT_PRIORS", "KIND_CLASS", "normalise_issuer", "seal_reasons", "issuer_key"]
 
-DAY = 86400.0
 
 #: attachment kind -> issuer class (kinds not listed are ignored)
 KIND_CLASS: dict[str, str] = {
@@ -281,21 +281,6 @@ def _display_name(issuer: str | None) -> str | None:
     return s
 
 
-def _fmt_span(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{max(1, round(seconds / 60))} minutes"
-    if seconds < 2 * DAY:
-        h = round(seconds / 3600)
-        return f"{h} hour" + ("s" if h != 1 else "")
-    return f"{round(seconds / DAY)} days"
-
-
-def _fmt_window(seconds: float) -> str:
-    if seconds % DAY == 0:
-        return f"{int(seconds // DAY)}d"
-    if seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds)}s"
 
 
 def _frac_surprise(obs: float, mu: float, var: float | None) -> float:
@@ -644,7 +629,7 @@ class IssuerSurge:
         reasons = sorted(a.reasons)
         summary = (
             f"{who} issued {what} for {n} complainants at {insts} institution{'s' if insts != 1 else ''}"
-            f" in {_fmt_span(span)}"
+            f" in {fmt_span(span)}"
             + (f", {round(100 * young_share)}% of them under {self.young_age}" if young_share is not None else "")
             + (f", {a.reused} reused scan{'s' if a.reused != 1 else ''}" if a.reused else "")
             + (f", implausible seals ({'; '.join(_REASON_WORDS.get(x, x) for x in reasons)})" if reasons else "")
@@ -671,9 +656,9 @@ class IssuerSurge:
                 "implausible_seals": suspect,
                 "seal_reasons": {x: a.reasons[x] for x in reasons},
                 "seal_types": dict(sorted(a.seal_types.items())),
-                "window": _fmt_window(self.window),
+                "window": fmt_window(self.window),
                 "span_seconds": round(span, 1),
-                "scored_window": _fmt_window(win),
+                "scored_window": fmt_window(win),
                 "observed_weight": round(obs, 3),
                 "expected_weight": round(mu, 6),
                 "baseline_per_30d": round(per30, 6),

@@ -46,6 +46,7 @@ from collections import deque
 import numpy as np
 
 from detectors.base import Finding, severity_for
+from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.rates import PopulationPrior, RateModel
 from detectors.textsig import MinHasher, effective_length, mask, shingle_hashes, signature_hex
@@ -53,24 +54,8 @@ from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
 
-DAY = 86400.0
 
 
-def _fmt_span(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{max(1, round(seconds / 60))} minutes"
-    if seconds < 2 * DAY:
-        h = round(seconds / 3600)
-        return f"{h} hour" + ("s" if h != 1 else "")
-    return f"{round(seconds / DAY)} days"
-
-
-def _fmt_window(seconds: float) -> str:
-    if seconds % DAY == 0:
-        return f"{int(seconds // DAY)}d"
-    if seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds)}s"
 
 
 class _Cluster:
@@ -406,7 +391,7 @@ class TemplateSurge:
         kind = "A paraphrased letter template (shared rare phrasing" if c.family else "One letter template (mean similarity"
         summary = (
             f"{kind} {sim:.2f}) was used for {n} complainants at {insts} "
-            f"institution{'s' if insts != 1 else ''} in {_fmt_span(max(span, 60.0))}; its baseline is 1 complainant"
+            f"institution{'s' if insts != 1 else ''} in {fmt_span(max(span, 60.0))}; its baseline is 1 complainant"
             f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
         )
         return Finding(
@@ -422,9 +407,9 @@ class TemplateSurge:
                 "distinct_complainants": n,
                 "institutions": insts,
                 "similarity": round(sim, 3),
-                "window": _fmt_window(self.window),
+                "window": fmt_window(self.window),
                 "span_seconds": round(span, 1),
-                "scored_window": _fmt_window(s.window),
+                "scored_window": fmt_window(s.window),
                 "rate": s.observed,  # extra complainants in the scored window
                 "rate_per_day": round(s.observed * DAY / s.window, 3),
                 "expected_in_window": round(s.expected, 6),

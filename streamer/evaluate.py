@@ -66,7 +66,6 @@ def evaluate(events: Iterable[dict], truth: dict, alerts: Iterable[dict]) -> dic
             continue
         ep = episodes.setdefault(a["alert_id"], {"ids": set(), "starts_at": a["starts_at"], "detector": a["detector"]})
         ep["ids"].update(a.get("event_ids", ()))
-    campaign_by_id = {c["id"]: c for c in truth.get("campaigns", [])}
     decoy_type = {d["id"]: d["type"] for d in truth.get("decoys", [])}
     hits: dict[str, list[dict]] = defaultdict(list)
     false: list[dict] = []

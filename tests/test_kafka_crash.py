@@ -7,7 +7,6 @@ the topic. SIGTERM drains, checkpoints, commits and exits 0.
 """
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
