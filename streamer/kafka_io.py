@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from streamer import checkpoint
@@ -92,6 +93,7 @@ class KafkaSource:
         self.batches = 0
         self.messages = 0
         self.checkpoints = 0
+        self.commit_failures = 0
         self.consumer.subscribe([topic], listener=_SeekOnAssign(self))
 
     def partition_lag(self) -> dict[tuple[str, int], int]:
@@ -110,9 +112,20 @@ class KafkaSource:
         log.info("restored checkpoint", extra={"state_dir": state_dir, "offsets": {f"{t}/{p}": o for (t, p), o in ck.offsets.items()}})
         return True
 
-    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        if offsets:
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> bool:
+        """Commit ``offsets``; a commit refused because the group is rebalancing (a restarted
+        member rejoining while its dead predecessor has not timed out yet) is not fatal:
+        the offsets stay in ``positions`` and go out with the next commit."""
+        if not offsets:
+            return True
+        try:
             self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+        except (CommitFailedError, RebalanceInProgressError, KafkaTimeoutError) as e:
+            self.commit_failures += 1
+            log.warning("offset commit deferred", extra={"reason": type(e).__name__})
+            return False
+        self.commit_failures = 0
+        return True
 
     def _checkpoint(self, pipeline: Pipeline, state_dir: str) -> None:
         pipeline.flush()
@@ -171,13 +184,26 @@ class KafkaSource:
                     since_ckpt = 0
             else:
                 pipeline.flush()                 # alerts + dead letters durable first ...
-                self._commit(batch_offsets)      # ... then the offsets that they cover
+                self._commit(self.positions)     # ... then the offsets that they cover
             if on_batch:
                 on_batch(n)
         if state_dir and (since_ckpt or not self.checkpoints):
             self._checkpoint(pipeline, state_dir)
         else:
             pipeline.flush()
+            self._commit(self.positions)
+        self._final_commit()
+
+    def _final_commit(self, attempts: int = 20) -> None:
+        """On the way out, make sure the last commit landed: while the group is
+        rebalancing, let the consumer finish joining (poll) and try again. Records
+        fetched by those polls are not processed and their offsets not committed."""
+        for _ in range(attempts):
+            if not self.commit_failures or self._commit(self.positions):
+                return
+            self.consumer.poll(timeout_ms=500)
+        log.error("could not commit the final offsets; the next start re-reads from the last commit "
+                  "(or from the checkpoint with --state-dir)")
 
     def close(self) -> None:
         try:
