@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""End-to-end throughput through a real Kafka broker vs in-process replay vs a bare consumer.
+
+    python bench/kafka_e2e.py                     # starts the project broker on 127.0.0.1:29092
+    python bench/kafka_e2e.py --bootstrap-servers 127.0.0.1:19092 --copies 1 --runs 1
+
+One run, the same events (the simulator's default profile, ``--copies``
+event-time-shifted copies: 2 = 38,200 events), loaded once into a fresh topic
+(key = institution, as ``surgewatch produce``). Then, each ``--runs`` times
+(median reported):
+
+1. **in-process**: ``build_pipeline`` with no-op sinks (scored sink on) over
+   the same bytes -- the reference;
+2. **bare consumer**: a kafka-python ``KafkaConsumer`` in a fresh group,
+   ``poll`` + count, from the first non-empty poll to the last message;
+3. **e2e in-process KafkaSource**: what ``surgewatch run`` does
+   (``KafkaSource.run`` + ``KafkaSink`` alerts / dead letters / scored, flush
+   and commit per batch) in a fresh group, from the first non-empty poll to
+   the commit of the last message; once with the scored topic (the default
+   of ``run``) and once with ``--scored-topic ''``;
+4. **e2e CLI**: ``surgewatch run --exit-when-idle`` as a subprocess; measured
+   from outside by polling the group's committed offset every 20 ms: rate =
+   (N - first committed offset) / (time of the last commit - time of the first),
+   i.e. first commit to last commit -- startup, group join and the idle wait
+   are not counted.
+
+Ratios are against the in-process median of the same run. Target: e2e >= 80 %
+of in-process.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402
+import _kafka as K  # noqa: E402
+
+import orjson  # noqa: E402
+
+from streamer.cli import build_pipeline  # noqa: E402
+from streamer.pseudonym import DEV_KEY, Pseudonymizer  # noqa: E402
+
+
+def in_process(raws: list[bytes]) -> float:
+    p = build_pipeline(Pseudonymizer(DEV_KEY), [C.NullSink()], [C.NullSink()], None, scored_sinks=[C.NullSink()])
+    gc.collect()
+    t0 = time.perf_counter()
+    for i, raw in enumerate(raws):
+        p.process(raw, {"topic": "t", "partition": 0, "offset": i})
+    return len(raws) / (time.perf_counter() - t0)
+
+
+def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
+    from kafka import KafkaConsumer
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=K.unique("bench-bare"), auto_offset_reset="earliest",
+                      enable_auto_commit=False, max_poll_records=500)
+    c.partitions_for_topic(topic)
+    c.subscribe([topic])
+    got, t_first = 0, None
+    deadline = time.monotonic() + 120
+    while got < n and time.monotonic() < deadline:
+        batch = c.poll(timeout_ms=500)
+        if batch and t_first is None:
+            t_first = time.perf_counter()
+        for msgs in batch.values():
+            got += len(msgs)
+    t_last = time.perf_counter()
+    c.close()
+    if got < n:
+        raise RuntimeError(f"bare consumer read {got}/{n}")
+    return n / (t_last - t_first)
+
+
+def e2e_source(bootstrap: str, topic: str, n: int, scored: bool) -> tuple[float, dict]:
+    from streamer.config import KafkaSettings
+    from streamer.kafka_io import KafkaSink, KafkaSource, make_producer
+
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    producer = make_producer(settings)
+    alerts = KafkaSink(producer, topic + ".alerts", "alert_id")
+    dlq = KafkaSink(producer, topic + ".dlq", "event_id")
+    scored_sinks = [KafkaSink(producer, topic + ".scored", "event_id")] if scored else []
+    pipeline = build_pipeline(Pseudonymizer(DEV_KEY), [alerts], [dlq], None, scored_sinks)
+    source = KafkaSource(settings, topic, K.unique("bench-e2e"), session_timeout_ms=6000)
+    stop = threading.Event()
+    marks = {"first": None, "last": None, "n": 0, "batches": 0}
+    phase = {"poll": 0.0, "process": 0.0, "flush": 0.0, "commit": 0.0}
+    real_poll, real_process, real_flush, real_commit = (source.consumer.poll, pipeline.process, pipeline.flush,
+                                                        source._commit)
+
+    def poll(*a, **kw):
+        t = time.perf_counter()
+        b = real_poll(*a, **kw)
+        if marks["first"] is not None:
+            phase["poll"] += time.perf_counter() - t
+        if b and marks["first"] is None:
+            marks["first"] = time.perf_counter()
+        return b
+
+    def timed(fn, key):
+        def w(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                phase[key] += time.perf_counter() - t
+        return w
+
+    # instance attributes shadow the methods KafkaSource.run calls (self.consumer.poll, pipeline.process, ...)
+    source.consumer.poll = poll
+    pipeline.process = timed(real_process, "process")
+    pipeline.flush = timed(real_flush, "flush")
+    source._commit = timed(real_commit, "commit")
+
+    def on_batch(k: int) -> None:  # called after the batch's flush + commit
+        marks["n"] += k
+        marks["batches"] += 1
+        marks["last"] = time.perf_counter()
+        if marks["n"] >= n:
+            stop.set()
+
+    timer = threading.Timer(180, stop.set)
+    timer.start()
+    gc.collect()
+    try:
+        source.run(pipeline, stop, on_batch=on_batch)
+    finally:
+        timer.cancel()
+        pipeline.close()
+        source.close()
+    if marks["n"] < n:
+        raise RuntimeError(f"e2e consumed {marks['n']}/{n}")
+    total = marks["last"] - marks["first"]
+    info = {"batches": marks["batches"], "alerts": sum(pipeline.stats.alerts.values()),
+            "phase_share": {k: round(v / total, 3) for k, v in phase.items()},
+            "phase_us_per_event": {k: round(v / n * 1e6, 1) for k, v in phase.items()}}
+    return n / (marks["last"] - marks["first"]), info
+
+
+def e2e_cli(bootstrap: str, topic: str, n: int, scored: bool) -> tuple[float, dict]:
+    group = K.unique("bench-cli")
+    cmd = [sys.executable, "-m", "streamer.cli", "run", "--bootstrap-servers", bootstrap, "--topic", topic,
+           "--group", group, "--alerts-topic", topic + ".alerts", "--dlq-topic", topic + ".dlq",
+           "--scored-topic", (topic + ".scored") if scored else "", "--metrics-port", "0", "--allow-dev-key",
+           "--exit-when-idle", "3", "--session-timeout-ms", "6000", "--log-level", "warning"]
+    env = dict(os.environ)
+    env.pop("SURGEWATCH_PSEUDONYM_KEY", None)
+    committed = K.committed(bootstrap, group, topic)
+    proc = subprocess.Popen(cmd, cwd=str(C.REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = last = None
+    first_off = 0
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            off = committed()
+            now = time.perf_counter()
+            if off and first is None:
+                first, first_off = now, off
+            if off >= n:
+                last = now
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        committed.close()
+    if last is None or first is None or last <= first:
+        err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+        raise RuntimeError(f"CLI run did not commit all {n} messages (rc={proc.returncode}): {err}")
+    return (n - first_off) / (last - first), {"first_commit_offset": first_off, "rc": proc.returncode}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bootstrap-servers", default=None, help="use this broker (default: start one on :29092)")
+    ap.add_argument("--copies", type=int, default=2, help="copies of the default profile (19,100 events each)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--skip-cli", action="store_true", help="skip the surgewatch-run subprocess measurement")
+    ap.add_argument("--keep-broker", action="store_true", help="leave a broker started here running")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    m = C.header("surgewatch end-to-end through Kafka vs in-process vs bare consumer")
+    docs = C.mixed_docs(19_100 * args.copies)
+    raws = [orjson.dumps(d) for d in docs]
+    keys = [d["institution"].encode() for d in docs]
+    n = len(raws)
+    bootstrap, started = K.ensure_broker(args.bootstrap_servers)
+    print(f"broker  : {bootstrap} ({'started here, Kafka 4.4 KRaft single node' if started else 'already running / given'})")
+    results = {"machine": m, "command": " ".join(["python", *sys.argv]), "events": n}
+    try:
+        topic = K.unique("bench-e2e")
+        K.create_topics(bootstrap, [topic, topic + ".alerts", topic + ".dlq", topic + ".scored"])
+        prate = K.load_topic(bootstrap, topic, raws, keys)
+        print(f"input   : {n} events ({sum(map(len, raws)) / n:,.0f} B avg) into topic {topic} (1 partition), "
+              f"produced at {prate:,.0f}/s")
+        in_process(raws[:500])  # warm-up
+        rows: dict[str, list[float]] = {"in-process replay (reference)": [], "bare kafka-python consumer (poll+count)": [],
+                                        "e2e KafkaSource.run, scored topic on": [],
+                                        "e2e KafkaSource.run, scored topic off": []}
+        if not args.skip_cli:
+            rows["e2e `surgewatch run` subprocess, scored on"] = []
+        phases: dict[str, list[dict]] = {"on": [], "off": []}
+        for r in range(args.runs):
+            rows["in-process replay (reference)"].append(in_process(raws))
+            rows["bare kafka-python consumer (poll+count)"].append(bare_consumer(bootstrap, topic, n))
+            for flag, label in (("on", "e2e KafkaSource.run, scored topic on"), ("off", "e2e KafkaSource.run, scored topic off")):
+                rate, info = e2e_source(bootstrap, topic, n, flag == "on")
+                rows[label].append(rate)
+                phases[flag].append(info)
+            if not args.skip_cli:
+                rows["e2e `surgewatch run` subprocess, scored on"].append(e2e_cli(bootstrap, topic, n, True)[0])
+            print(f"   run {r + 1}/{args.runs}: " + ", ".join(f"{v[-1]:,.0f}" for v in rows.values()))
+        ref = C.median(rows["in-process replay (reference)"])
+        print(f"\n   {'path':<46} {'events/s':>10}  {'/ in-process':>12}   runs")
+        for name, v in rows.items():
+            med = C.median(v)
+            print(f"   {name:<46} {med:>10,.0f}  {100 * med / ref:>11.0f} %   " + ", ".join(f"{x:,.0f}" for x in v))
+        for flag, infos in phases.items():
+            us = {k: C.median([i["phase_us_per_event"][k] for i in infos]) for k in infos[0]["phase_us_per_event"]}
+            sh = {k: C.median([i["phase_share"][k] for i in infos]) for k in infos[0]["phase_share"]}
+            print(f"   e2e scored {flag:<3}: where the consume loop's time goes (median): "
+                  + ", ".join(f"{k} {us[k]:.0f} us/event ({100 * sh[k]:.0f} %)" for k in us)
+                  + f"; {C.median([i['batches'] for i in infos]):.0f} batches")
+            results.setdefault("phases", {})[flag] = {"us_per_event": us, "share": sh}
+        e2e = C.median(rows["e2e KafkaSource.run, scored topic on"])
+        bare = C.median(rows["bare kafka-python consumer (poll+count)"])
+        print(f"\n   e2e (scored on) / in-process = {100 * e2e / ref:.0f} % (target >= 80 %: "
+              f"{'MET' if e2e >= 0.8 * ref else 'NOT met'}); bare consumer / in-process = {bare / ref:.1f}x")
+        results["rows"] = {k: {"median": round(C.median(v)), "runs": [round(x) for x in v]} for k, v in rows.items()}
+        results["produce_rate"] = round(prate)
+    finally:
+        if started and not args.keep_broker:
+            K.stop_broker()
+            print("broker  : stopped")
+    print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
