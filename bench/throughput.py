@@ -11,7 +11,7 @@ lateness) with no-op alert / dead-letter / scored sinks -- the scored sink is
 on, as in ``surgewatch run`` -- and feeds it the pre-serialised JSON bytes of
 every event, exactly as a source would. Reported: the median events/s over
 ``--runs`` fresh pipelines (plain, uninstrumented), then a breakdown from
-separate instrumented runs in which ``decode`` / ``validate`` / ``to_event``
+separate instrumented runs in which ``decode`` / ``check`` / ``to_event``
 (parse, validate, pseudonymise) and every detector's ``update`` (and, inside
 template_surge, mask / shingle / MinHash / band keys) are wrapped with
 ``perf_counter`` -- shares are of the instrumented total; "pipeline rest" is
@@ -124,11 +124,11 @@ def run_instrumented(raws: list[bytes]) -> tuple[float, dict]:
     import detectors.template_surge as ts_mod
 
     acc: dict[str, float] = defaultdict(float)
-    saved = {n: getattr(pipeline_mod, n) for n in ("decode", "validate", "to_event")}
+    saved = {n: getattr(pipeline_mod, n) for n in ("decode", "check", "to_event")}
     saved_ts = {n: getattr(ts_mod, n) for n in ("mask", "shingle_hashes", "effective_length")}
     try:
         pipeline_mod.decode = _Timer(saved["decode"], "parse:decode (orjson)", acc)
-        pipeline_mod.validate = _Timer(saved["validate"], "parse:validate", acc)
+        pipeline_mod.check = _Timer(saved["check"], "parse:validate", acc)
         pipeline_mod.to_event = _Timer(saved["to_event"], "parse:to_event (pseudonymise)", acc)
         ts_mod.mask = _Timer(saved_ts["mask"], "  template:mask", acc)
         ts_mod.shingle_hashes = _Timer(saved_ts["shingle_hashes"], "  template:shingle_hashes", acc)

@@ -76,7 +76,7 @@ days; ..."), never its value.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 
 from detectors.base import Finding, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
@@ -226,9 +226,9 @@ class AgentSurge:
         for kind, m in sorted((priors or DEFAULT_PRIORS).items()):
             self._prior(kind, m)
         self._n_kind: dict[str, int] = {}  # tracked keys per kind (prior exposure)
-        self._keys: dict[str, _Agent] = {}  # insertion order == least recently touched first
+        self._keys: OrderedDict[str, _Agent] = OrderedDict()  # insertion order == least recently touched first
         # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution, channel)
-        self._self_seen: dict[str, tuple[str, float, str, str, str]] = {}
+        self._self_seen: OrderedDict[str, tuple[str, float, str, str, str]] = OrderedDict()
         self._now = -math.inf
         self.evicted_total = 0
         self.promoted_total = 0
@@ -243,7 +243,7 @@ class AgentSurge:
                              third_party_categories=frozenset(THIRD_PARTY_CATEGORIES),
                              third_party_total=0, own_line_total=0)
         self.__dict__.update(state)
-        self._self_seen = {k: v if len(v) == 5 else (*v, "") for k, v in self._self_seen.items()}
+        self._self_seen = OrderedDict((k, v if len(v) == 5 else (*v, "")) for k, v in self._self_seen.items())
 
     # ---------------------------------------------------------------- state
     def _prior(self, kind: str, mean: float = _OTHER_PRIOR) -> PopulationPrior:

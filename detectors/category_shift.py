@@ -122,7 +122,7 @@ category, river drift detectors of constant (PageHinkley) or logarithmic
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime, timezone
 
 from river import drift as river_drift
@@ -258,8 +258,8 @@ class CategoryShift:
         self.max_keys = int(max_keys)
         self.max_event_ids = int(max_event_ids)
         self.dedupe = int(dedupe)
-        self._insts: dict[str, _Inst] = {}  # least recently seen first
-        self._seen: dict[str, None] = {}  # recent event ids, oldest first
+        self._insts: OrderedDict[str, _Inst] = OrderedDict()  # least recently seen first
+        self._seen: OrderedDict[str, None] = OrderedDict()  # recent event ids, oldest first
         self.evicted_total = 0
         self.findings_total = 0
         self.shifts_total = 0

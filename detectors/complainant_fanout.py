@@ -105,7 +105,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from typing import NamedTuple
 
 from detectors.base import Finding, severity_for
@@ -260,7 +260,7 @@ class ComplainantFanout:
             "fanout": _Surge("fanout", self.fanout_tiers, self.bucket, dispersion, max_onsets, prior_weight, halflife),
             "repeat": _Surge("repeat", self.repeat_tiers, self.bucket, dispersion, max_onsets, prior_weight, halflife),
         }
-        self._people: dict[str, _Person] = {}  # insertion order == least recently touched first
+        self._people: OrderedDict[str, _Person] = OrderedDict()  # insertion order == least recently touched first
         self._now = -math.inf
         self._since: float | None = None  # first event time: windows are clipped to the detector's age
         self.evicted_total = 0

@@ -135,7 +135,7 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections import deque
+from collections import OrderedDict, deque
 
 from detectors.base import Finding, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
@@ -410,7 +410,7 @@ class IssuerSurge:
         for cls in sorted(self._prior_means):
             self._prior(cls)
         self._n_class: dict[str, int] = {}
-        self._keys: dict[tuple[str, str], _Issuer] = {}  # insertion order == least recently touched first
+        self._keys: OrderedDict[tuple[str, str], _Issuer] = OrderedDict()  # insertion order == least recently touched first
         self._t0: float | None = None
         self._now = -math.inf
         self.evicted_total = 0

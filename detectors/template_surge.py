@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
+from collections import OrderedDict, deque
 
 import numpy as np
 
@@ -161,7 +161,7 @@ class TemplateSurge:
         self.max_insts = max_insts
         self.max_event_ids = max_event_ids
         self.evict_batch = evict_batch
-        self._clusters: dict[int, _Cluster] = {}  # least recently touched first
+        self._clusters: OrderedDict[int, _Cluster] = OrderedDict()  # least recently touched first
         self._lsh: dict[int, int | list[int]] = {}  # band key -> cluster id(s)
         self._next_id = 0
         self._now = -math.inf

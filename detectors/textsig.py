@@ -30,6 +30,8 @@ Everything is deterministic across processes (no ``hash()``).
 """
 from __future__ import annotations
 
+import functools
+
 import re
 import unicodedata
 
@@ -114,8 +116,13 @@ _STRIP = re.compile(r"[^\w\ue000-\ue0ff]+|_+")
 _RUNS = re.compile(r"([\ue000-\ue0ff])\1+")
 
 
+@functools.lru_cache(maxsize=256)
 def mask(text: str) -> str:
-    """Masked, normalised form of ``text`` (see module doc)."""
+    """Masked, normalised form of ``text`` (see module doc).
+
+    Cached (a small LRU): several detectors mask the same event's text one
+    after the other, and the regex passes are the costliest part of it.
+    """
     if not text:
         return ""
     # NFKC only matters for characters that survive masking and the punctuation
@@ -180,7 +187,12 @@ def shingle_hashes(masked: str, k: int = 4) -> np.ndarray:
         h = cps[:m].copy()
         for j in range(1, k):
             h = h * _P + cps[j : j + m]
-        return np.unique(_mix64(h))
+        h = np.sort(_mix64(h))
+    # unique of a sorted array: far cheaper than np.unique's general path
+    keep = np.empty(h.shape[0], dtype=bool)
+    keep[0] = True
+    np.not_equal(h[1:], h[:-1], out=keep[1:])
+    return h[keep]
 
 
 class MinHasher:

@@ -17,7 +17,7 @@ import orjson
 from streamer.events import Attachment, Contact, Event
 from streamer.pseudonym import Pseudonymizer
 
-__all__ = ["InvalidEvent", "parse", "validate", "to_event", "decode", "CHANNELS", "CATEGORIES"]
+__all__ = ["InvalidEvent", "parse", "validate", "check", "to_event", "decode", "CHANNELS", "CATEGORIES"]
 
 CHANNELS = frozenset(("hotline", "app", "letter", "email", "branch", "regulator", "social", "other"))
 CATEGORIES = frozenset(("collection", "interest_fees", "credit_report", "hardship_relief", "service", "fraud", "other"))
@@ -115,12 +115,18 @@ def decode(raw: bytes | str) -> dict:
 
 def validate(doc: dict) -> dict:
     """Check ``doc`` against the contract; return it unchanged or raise InvalidEvent."""
+    check(doc)
+    return doc
+
+
+def check(doc: dict) -> float:
+    """Validate ``doc`` and return its event time (epoch seconds), parsed once."""
     if "schema" in doc and doc["schema"] != "complaint.v1":
         raise InvalidEvent("schema", f"{_fmt(doc['schema'])} is not 'complaint.v1'")
     _str(doc, "event_id", "event_id", required=True, min_len=1, max_len=128)
     if "ts" not in doc:
         raise InvalidEvent("ts", "is required")
-    parse_ts(doc["ts"])
+    ts = parse_ts(doc["ts"])
     _str(doc, "institution", "institution", required=True, min_len=1, max_len=64)
     _enum(doc, "channel", "channel", CHANNELS, required=True)
     _enum(doc, "category", "category", CATEGORIES, required=True)
@@ -165,10 +171,10 @@ def validate(doc: dict) -> dict:
         if sha is not None and (len(sha) != 64 or not set(sha) <= _HEX):
             raise InvalidEvent(f"{p}.sha256", "must be 64 lowercase hex characters")
     _str(doc, "repeat_of", "repeat_of", required=False, max_len=128)
-    return doc
+    return ts
 
 
-def to_event(doc: dict, pseudo: Pseudonymizer) -> Event:
+def to_event(doc: dict, pseudo: Pseudonymizer, ts: float | None = None) -> Event:
     """Build the detector-facing Event from a *validated* document.
 
     This is the privacy boundary: complainant ids and every contact value are
@@ -186,7 +192,7 @@ def to_event(doc: dict, pseudo: Pseudonymizer) -> Event:
     amount = doc.get("amount")
     return Event(
         event_id=doc["event_id"],
-        ts=parse_ts(doc["ts"]),
+        ts=parse_ts(doc["ts"]) if ts is None else ts,
         ts_text=doc["ts"],
         institution=doc["institution"],
         channel=doc["channel"],
@@ -205,4 +211,5 @@ def to_event(doc: dict, pseudo: Pseudonymizer) -> Event:
 
 def parse(raw: bytes | str, pseudo: Pseudonymizer) -> Event:
     """decode -> validate -> pseudonymise, raising InvalidEvent with the field at fault."""
-    return to_event(validate(decode(raw)), pseudo)
+    doc = decode(raw)
+    return to_event(doc, pseudo, check(doc))

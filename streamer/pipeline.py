@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from detectors.base import Detector
-from streamer.contract import InvalidEvent, decode, to_event, validate
+from streamer.contract import InvalidEvent, check, decode, to_event
 from streamer.deadletter import dead_letter
 from streamer.episodes import EpisodeManager, format_ts
 from streamer.events import Event
@@ -120,8 +120,7 @@ class Pipeline:
         doc = None
         try:
             doc = decode(raw)
-            validate(doc)
-            event = to_event(doc, self.pseudo)
+            event = to_event(doc, self.pseudo, check(doc))
         except InvalidEvent as e:
             self._dead(raw, "invalid", e.field, e.reason, origin, doc)
             return None
