@@ -25,6 +25,12 @@ __all__ = ["Finding", "Detector", "SEVERITIES", "severity_for", "AgentSurge", "T
            "default_detectors"]
 
 
-def default_detectors() -> list[Detector]:
-    """Fresh instances of every detector with default parameters, in a fixed order."""
-    return [AgentSurge(), TemplateSurge(), IssuerSurge(), ComplainantFanout(), CategoryShift()]
+def default_detectors(max_keys: int | None = None) -> list[Detector]:
+    """Fresh instances of every detector with default parameters, in a fixed order.
+
+    ``max_keys`` (optional) caps the tracked keys of *every* detector -- the
+    memory bound an operator configures (``surgewatch --max-keys``); the
+    coldest state is evicted first and evictions are counted.
+    """
+    classes = (AgentSurge, TemplateSurge, IssuerSurge, ComplainantFanout, CategoryShift)
+    return [cls() if max_keys is None else cls(max_keys=max_keys) for cls in classes]

@@ -36,7 +36,7 @@ def build_pipeline(pseudo: Pseudonymizer, alert_sinks, dead_letter_sinks, args=N
     quiet_h = float(getattr(args, "quiet_hours", None) or 72.0)
     lateness_h = float(getattr(args, "max_lateness_hours", None) or 168.0)
     return Pipeline(
-        default_detectors(), pseudo,
+        default_detectors(getattr(args, "max_keys", None)), pseudo,
         alert_sinks=alert_sinks, dead_letter_sinks=dead_letter_sinks, scored_sinks=scored_sinks,
         episodes=EpisodeManager(quiet=quiet_h * 3600.0),
         max_lateness=lateness_h * 3600.0,
@@ -98,6 +98,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dead-letter-raw", action="store_true", default=env("SURGEWATCH_DEAD_LETTER_RAW") == "1",
                    help="also keep the raw bytes of rejected messages in dead letters (they may hold personal data) "
                         "[env SURGEWATCH_DEAD_LETTER_RAW=1]")
+    p.add_argument("--max-keys", type=int, default=env_int("SURGEWATCH_MAX_KEYS", 0) or None,
+                   help="cap on tracked keys per detector (the memory bound; coldest evicted first; default: each "
+                        "detector's own) [env SURGEWATCH_MAX_KEYS]")
     p.add_argument("--log-level", default=env("SURGEWATCH_LOG_LEVEL", "info"), help="[env SURGEWATCH_LOG_LEVEL]")
     p.add_argument("--alertmanager-url", default=env("SURGEWATCH_ALERTMANAGER_URL"),
                    help="also notify this Alertmanager (base URL, e.g. http://127.0.0.1:9093); best effort, "
