@@ -111,7 +111,7 @@ def evaluate(events: Iterable[dict], truth: dict, alerts: Iterable[dict]) -> dic
         "false_alerts_per_day": round(len(false) / span_days, 4) if span_days else None,
         "false_by_cause": dict(Counter(f["charged_to"] for f in false)),
         "false_by_detector": dict(Counter(f["detector"] for f in false)),
-        "median_delay_hours": statistics.median(delays_h) if delays_h else None,
+        "median_delay_hours": round(statistics.median(delays_h), 2) if delays_h else None,
         "median_delay_events": statistics.median(delays_n) if delays_n else None,
         "shift_reports": len(shifts),
         "days": round(span_days, 2),
