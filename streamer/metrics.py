@@ -33,7 +33,7 @@ MAX_INSTITUTIONS = 200  # category-share series are per institution: bounded
 class PipelineCollector(Collector):
     """Exposes a Pipeline's live state. ``source`` (optional) adds Kafka state:
     an object with ``partition_lag() -> {(topic, partition): lag}`` and
-    ``connected`` (bool). ``clock`` is injectable for tests."""
+    ``connected`` (bool), optionally ``flush_failures`` (int). ``clock`` is injectable for tests."""
 
     def __init__(self, pipeline: Pipeline, source: object | None = None,
                  clock: Callable[[], float] = time.time, mode: str = "replay") -> None:
@@ -142,6 +142,9 @@ class PipelineCollector(Collector):
             for (topic, part), n in sorted(src.partition_lag().items()):
                 lag.add_metric([topic, str(part)], n)
             yield lag
+            yield CounterMetricFamily("surgewatch_sink_flush_failures",
+                                      "Sink flushes that failed (nothing committed, retried with backoff)",
+                                      value=float(getattr(src, "flush_failures", 0)))
 
 
 def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1"):
