@@ -17,6 +17,7 @@ Inputs are deterministic (simulator + seeded ``random.Random``):
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
@@ -252,3 +253,12 @@ def letter_docs(n: int, chars: int = 1000, seed: int = 11, spacing_s: float = 30
 
 def now() -> float:
     return time.perf_counter()
+
+
+def finish(results: dict, json_path: str | None) -> int:
+    """Every script's footer: the load at the end, then the figures as JSON if asked."""
+    print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0

@@ -31,7 +31,6 @@ the input rate.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -217,11 +216,7 @@ def main(argv=None) -> int:
         if started and not args.keep_broker:
             K.stop_broker()
             print("broker  : stopped")
-    print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return 0
+    return C.finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -178,11 +178,7 @@ def main(argv=None) -> int:
                 print(f"   tracemalloc @ {pt['events']:,} events: {pt['tracked']:,} keys, live {mb(pt['traced'])} "
                       f"-> {kb(tm[n]['per_key'])}/key (target <= 1 KB: {'MET' if tm[n]['per_key'] <= 1024 else 'NOT met'})")
         results["detectors"][det] = {"flood": r, "tracemalloc": tm}
-    print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return 0
+    return C.finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ The ratio column is textsig shingle+minhash over each datasketch row, measured i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -116,11 +115,7 @@ def main(argv=None) -> int:
             ratio = f"{ref / med:,.2f}x" if name.startswith("datasketch") else ""
             print(f"   {name:<46} {med:>10,.0f} {1e6 / med:>8.1f} {ratio:>19}")
         results["sizes"][size] = {name: {"docs_per_s": round(med), "runs": [round(r) for r in rs]} for name, med, rs in rows}
-    print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return 0
+    return C.finish(results, args.json)
 
 
 if __name__ == "__main__":
