@@ -78,7 +78,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 
-from detectors.base import Finding, severity_for
+from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.rates import PopulationPrior, RateModel
 from streamer.events import Event
@@ -147,11 +147,12 @@ def _subject(kind: str, roles: dict[str, int]) -> str:
 
 
 
-class _Agent:
+class _Agent(SlotState):
     """State of one tracked contact point."""
 
     __slots__ = ("kind", "members", "insts", "chans", "events", "rate", "roles", "first_ts", "last_ts", "n_events",
                  "fired", "own_line")
+    _SLOT_DEFAULTS = {"chans": {}, "own_line": False}  # absent from version-1 checkpoints
 
     def __init__(self, kind: str, ts: float, bucket: float, max_event_ids: int) -> None:
         self.kind = kind
@@ -167,13 +168,6 @@ class _Agent:
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
         self.own_line = False  # was judged an institution's own line (counted once)
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        self.chans, self.own_line = {}, False  # absent from version-1 checkpoints
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
 class AgentSurge:

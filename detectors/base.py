@@ -8,12 +8,13 @@ an event's ``ts``.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from streamer.events import Event
 
-__all__ = ["Finding", "Detector", "SEVERITIES", "severity_for"]
+__all__ = ["Finding", "Detector", "SEVERITIES", "severity_for", "SlotState"]
 
 SEVERITIES = ("info", "warning", "critical")
 
@@ -61,3 +62,24 @@ def severity_for(score: float, warning: float = 6.0, critical: float = 12.0) -> 
     if score >= warning:
         return "warning"
     return "info"
+
+
+class SlotState:
+    """Pickling for the small ``__slots__`` state classes detectors keep per key.
+
+    The state is a plain dict of the slots, so a checkpoint does not depend on
+    class layout; slots that an older checkpoint lacks are filled from
+    ``_SLOT_DEFAULTS`` (copied, so a mutable default is never shared).
+    """
+
+    __slots__ = ()
+    _SLOT_DEFAULTS: dict = {}
+
+    def __getstate__(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in self._SLOT_DEFAULTS.items():
+            setattr(self, k, copy.copy(v))
+        for k, v in state.items():
+            setattr(self, k, v)

@@ -127,7 +127,7 @@ from datetime import datetime, timezone
 
 from river import drift as river_drift
 
-from detectors.base import Finding
+from detectors.base import Finding, SlotState
 from detectors.fmt import DAY, fmt_span
 from detectors.rates import MAX_SCORE, surprise
 from streamer.contract import CATEGORIES
@@ -147,7 +147,7 @@ def _pct(x: float) -> str:
     return f"{round(100.0 * x)} %"
 
 
-class _Track:
+class _Track(SlotState):
     """One (institution, category): baseline, drift detector, run, sample of ids."""
 
     __slots__ = (
@@ -172,15 +172,9 @@ class _Track:
         self.fired = 0  # findings emitted in the current shift
         self.ids: deque = deque(maxlen=max_event_ids)
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
-class _Inst:
+class _Inst(SlotState):
     """One institution: the open bucket and a track per watched category."""
 
     __slots__ = ("cur", "n", "counts", "tracks")
@@ -191,12 +185,6 @@ class _Inst:
         self.counts: dict[str, int] = {}
         self.tracks = tracks
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
 class CategoryShift:

@@ -108,7 +108,7 @@ import math
 from collections import OrderedDict, deque
 from typing import NamedTuple
 
-from detectors.base import Finding, severity_for
+from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span
 from detectors.rates import PopulationPrior, RateModel
 from detectors.textsig import effective_length, mask
@@ -160,7 +160,7 @@ def _fp(text: str, min_text: int, chars: int) -> tuple[int | None, int | None]:
     return h(m[:chars]), h(m[-chars:])
 
 
-class _Person:
+class _Person(SlotState):
     """Recent filings of one complainant and when they last crossed each tier."""
 
     __slots__ = ("filings", "onsets", "last_ts")
@@ -170,15 +170,9 @@ class _Person:
         self.onsets: dict[str, float] = {}
         self.last_ts = ts
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
-class _Surge:
+class _Surge(SlotState):
     """Population series of one pattern: a RateModel and prior per tier, recent onsets."""
 
     __slots__ = ("pattern", "tiers", "rates", "priors", "onsets", "fired_ts", "fired_total", "onsets_total")
@@ -200,12 +194,6 @@ class _Surge:
         self.fired_total = 0
         self.onsets_total = 0
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
 class ComplainantFanout:

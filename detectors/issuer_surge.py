@@ -134,7 +134,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 
-from detectors.base import Finding, severity_for
+from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.rates import PopulationPrior, RateModel, surprise
 from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons, split_seal
@@ -185,7 +185,7 @@ def _frac_surprise(obs: float, mu: float, var: float | None) -> float:
 # ---------------------------------------------------------------- state
 
 
-class _Issuer:
+class _Issuer(SlotState):
     """State of one (class, issuer) key."""
 
     __slots__ = ("cls", "display", "members", "insts", "events", "rate", "kinds", "seal_types", "reasons", "shas",
@@ -211,12 +211,6 @@ class _Issuer:
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
         self.w_first = 1.0  # weight of the founding complainant (given, not evidence)
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
 class IssuerSurge:

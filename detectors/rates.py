@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 from river import stats
 
+from detectors.base import SlotState
+
 __all__ = [
     "LOG10E",
     "MAX_SCORE",
@@ -265,7 +267,7 @@ class Surprise:
     per_scale: tuple[float, ...] = ()  # uncorrected -log10 p of every window, in ``scales`` order
 
 
-class RateModel:
+class RateModel(SlotState):
     """Event-time bucketed counts of one key with an EW baseline.
 
     ``add(ts, value)`` puts ``value`` (1 for a count) into the bucket holding
@@ -444,9 +446,3 @@ class RateModel:
         sc = max(0.0, raw - (math.log10(len(scales)) if len(scales) > 1 else 0.0))
         return Surprise(sc, 10.0 ** (-sc), s, obs, mu, m, v, tuple(raws))
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, val in state.items():
-            setattr(self, k, val)

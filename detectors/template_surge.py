@@ -45,7 +45,7 @@ from collections import OrderedDict, deque
 
 import numpy as np
 
-from detectors.base import Finding, severity_for
+from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.rates import PopulationPrior, RateModel
@@ -58,11 +58,12 @@ __all__ = ["TemplateSurge"]
 
 
 
-class _Cluster:
+class _Cluster(SlotState):
     """One template: its representative signature and who used it."""
 
     __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum",
                  "length", "cls", "fired", "family")
+    _SLOT_DEFAULTS = {"family": False}  # absent from checkpoints before the paraphrase tier
 
     def __init__(self, key: str, sig: np.ndarray, ts: float, length: int) -> None:
         self.key = key
@@ -80,13 +81,6 @@ class _Cluster:
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
         self.family = False  # a paraphrase family (rare-content tier), not a near-duplicate cluster
 
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        self.family = False
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
 class TemplateSurge:
