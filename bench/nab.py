@@ -30,7 +30,15 @@ sampled series:
 * **alarm suppression**: once the emitted score reaches ``alarm_level``, the
   next ``quiet`` samples emit 0 (NAB credits only the earliest detection in a
   window and charges every other flag as a false positive);
-* **squashing**: ``anomaly_score = s / (s + squash)``, a fixed monotone map
+* **ranking alarms by level novelty** (``emit="novelty"``): the row that starts
+  an alarm emits not ``s`` but the novelty ``h`` of its value -- the empirical
+  tail rank ``-log10((m + 1) / (n + 1))`` of the value among the last
+  ``novelty_window`` values of the same series (``detectors.series.LevelNovelty``,
+  upper tail for a surge, lower for a drop). The rate model decides *when* there
+  is an alarm; novelty decides how much it counts: a busy series alarms often
+  at levels it has reached before, and NAB charges each such alarm as a false
+  positive. ``emit="surprise"`` emits ``s`` (the earlier behaviour);
+* **squashing**: ``anomaly_score = x / (x + squash)``, a fixed monotone map
   into [0, 1) -- NAB's scorer picks the threshold per profile itself.
 
 Streaming and causal: sample ``i``'s score depends on samples ``0..i`` only;
@@ -48,7 +56,7 @@ from dataclasses import asdict, dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from detectors.series import SeriesModel  # noqa: E402
+from detectors.series import LevelNovelty, SeriesModel  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,9 @@ class Params:
     hot_max: int = 12  # ... for at most this many samples in a row
     alarm_level: float = 5.0  # surprise that starts a quiet period ...
     quiet: int = 200  # ... of this many samples emitting 0
-    squash: float = 10.0  # anomaly_score = s / (s + squash)
+    squash: float = 10.0  # anomaly_score = x / (x + squash)
+    emit: str = "novelty"  # what an alarm row emits: "novelty" (level tail rank) or "surprise" (s)
+    novelty_window: int = 4032  # past values the novelty rank uses (4032 5-min samples = 2 weeks)
 
 
 PARAMS = Params()
@@ -78,15 +88,25 @@ def score_series(values, params: Params = PARAMS) -> list[float]:
     model = SeriesModel(p.scales, p.alpha, two_sided=p.two_sided, down_weight=p.down_weight,
                         min_cv=p.min_cv, warmup=p.warmup, hot_level=p.hot_level, hot_max=p.hot_max,
                         alpha_long=p.alpha_long)
+    if p.emit not in ("novelty", "surprise"):
+        raise ValueError(f"emit must be 'novelty' or 'surprise', not {p.emit!r}")
+    novelty = LevelNovelty(p.novelty_window) if p.emit == "novelty" else None
     out = []
     quiet_until = -1
     for i, v in enumerate(values):
-        s = model.update(v).score
+        r = model.update(v)
+        x = r.score
         if i < quiet_until:
-            s = 0.0
-        elif s >= p.alarm_level:
+            x = 0.0
+        elif x >= p.alarm_level:
             quiet_until = i + 1 + p.quiet
-        out.append(s / (s + p.squash))
+            if novelty is not None:
+                x = novelty.score(float(v), r.direction)
+        elif novelty is not None:
+            x = 0.0  # below the alarm level: novelty alone never raises an alarm
+        if novelty is not None:
+            novelty.add(float(v))
+        out.append(x / (x + p.squash))
     return out
 
 

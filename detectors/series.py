@@ -35,15 +35,21 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
 
 ``SeriesModel.update`` returns that surprise (``-log10 p``, >= 0); the NAB
 script adds alarm suppression and squashing to [0, 1].
+
+:class:`LevelNovelty` is a separate, optional score mapping: how extreme a
+value is within the series' *own* recent history (an empirical tail rank). The
+NAB script uses it to rank the rate model's alarms (see its docstring).
 """
 from __future__ import annotations
 
+import bisect
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from detectors.rates import LOG10E, MAX_SCORE, RateModel, surprise
 
-__all__ = ["poisson_logcdf", "nbinom_logcdf", "lower_surprise", "SeriesScore", "SeriesModel"]
+__all__ = ["poisson_logcdf", "nbinom_logcdf", "lower_surprise", "SeriesScore", "SeriesModel", "LevelNovelty"]
 
 _EPS = 1e-16
 _MAX_TERMS = 20000
@@ -185,6 +191,8 @@ class SeriesModel:
         self.long_m = 0.0  # EW mean of the baseline mean
         self.long_m2 = 0.0  # EW mean of its square
         self._prev_m = None  # baseline mean before the current sample
+        # signed surprise of each window length at the last sample (+ surge, - drop; uncorrected)
+        self.per_scale = [0.0] * len(self.scales)
 
     def update(self, value: float, ts: float | None = None) -> SeriesScore:
         """Add the next sample and return its surprise. ``ts`` is accepted for
@@ -221,7 +229,9 @@ class SeriesModel:
         sums = rm.window_sums(t, self._secs)
         best = 0.0
         best_k, best_dir, best_obs, best_mu = 0, 0, 0.0, 0.0
-        for k, total in zip(self.scales, sums):
+        per_scale = self.per_scale
+        for j, (k, total) in enumerate(zip(self.scales, sums)):
+            per_scale[j] = 0.0
             obs = total / u
             mu = m * k
             var = mu + mu * mu / r if r != math.inf else mu
@@ -229,11 +239,13 @@ class SeriesModel:
             z = (obs - mu) / sd if sd > 0 else 0.0
             if z >= self.z_min:
                 s = surprise(obs, mu, var if r != math.inf else None) if self.counts else _quasi_up(obs, mu)
+                per_scale[j] = s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, 1, obs, mu
             elif self.two_sided and z <= -self.z_min:
                 s = self.down_weight * lower_surprise(math.floor(obs) if self.counts else obs, mu,
                                                       var if r != math.inf else None)
+                per_scale[j] = -s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
         sc = max(0.0, best - self._bonf)
@@ -277,3 +289,50 @@ class SeriesModel:
 def _quasi_up(obs: float, mu: float) -> float:
     """Upper-tail surprise of a quasi-count (continuous, so rounded up)."""
     return surprise(math.ceil(obs), mu)
+
+
+class LevelNovelty:
+    """Empirical tail rank of a value within the last ``window`` values of its own series.
+
+    ``score(value, direction)`` is ``-log10((m + 1) / (n + 1))``, where ``n`` is the
+    number of past values kept and ``m`` how many of them were at least as high
+    (``direction`` > 0) or at least as low (< 0) as ``value``; 0 for direction 0.
+    A new high of the window scores ``log10(n + 1)``, a typical value about 0.3.
+
+    Why: the rate model's tail test asks "is this surprising given the *recent*
+    level and burstiness?"; a busy series answers yes many times a week (a big
+    retweet storm, a nightly batch). Ranking those alarms by how extreme the level
+    is for the series itself over a longer horizon (as KNN-CAD and ARTime do with
+    their own history) puts the rare, never-seen-before levels first. Rank-based,
+    so it needs no distributional assumption and is unit-free across series.
+    The window bounds memory (a sorted list of at most ``window`` floats).
+    Call ``score`` before ``add`` for the same value: the rank uses past values only.
+    """
+
+    __slots__ = ("window", "_sorted", "_fifo")
+
+    def __init__(self, window: int = 4032) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self.window = int(window)
+        self._sorted: list[float] = []
+        self._fifo: deque[float] = deque()
+
+    def score(self, value: float, direction: int = 1) -> float:
+        n = len(self._sorted)
+        if n == 0 or direction == 0 or value != value:
+            return 0.0
+        if direction > 0:
+            m = n - bisect.bisect_left(self._sorted, value)
+        else:
+            m = bisect.bisect_right(self._sorted, value)
+        return -math.log10((m + 1) / (n + 1))
+
+    def add(self, value: float) -> None:
+        if value != value:  # NaN carries no level
+            return
+        bisect.insort(self._sorted, value)
+        self._fifo.append(value)
+        if len(self._fifo) > self.window:
+            old = self._fifo.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.series import SeriesModel, lower_surprise, nbinom_logcdf, poisson_logcdf
+from detectors.series import LevelNovelty, SeriesModel, lower_surprise, nbinom_logcdf, poisson_logcdf
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,6 +134,39 @@ def test_nbinom_lower_tail_matches_direct_sum(k, m, v):
     assert math.exp(nbinom_logcdf(k, m, v)) == pytest.approx(direct, rel=1e-9)
     assert lower_surprise(k, m, v) == pytest.approx(-math.log10(direct), rel=1e-9)
     assert lower_surprise(m + 1, m, v) == 0.0
+
+
+def test_level_novelty_is_the_empirical_tail_rank_within_its_window():
+    nov = LevelNovelty(window=5)
+    assert nov.score(3.0) == 0.0  # no history yet
+    for v in (1.0, 2.0, 3.0, 4.0, 5.0):
+        nov.add(v)
+    assert nov.score(9.0, 1) == pytest.approx(math.log10(6))  # a new high: nothing as high in 5
+    assert nov.score(4.0, 1) == pytest.approx(-math.log10(3 / 6))  # 4 and 5 are as high
+    assert nov.score(0.5, -1) == pytest.approx(math.log10(6))  # a new low, lower tail
+    assert nov.score(9.0, 0) == 0.0
+    nov.add(float("nan"))  # ignored
+    nov.add(0.0)  # pushes 1.0 out of the 5-value window
+    assert nov.score(0.5, -1) == pytest.approx(-math.log10(2 / 6))
+    with pytest.raises(ValueError):
+        LevelNovelty(0)
+
+
+def test_novelty_ranks_a_first_of_its_kind_burst_above_a_repeat_and_only_alarm_rows_emit():
+    values = _counts(3000, 4.0, seed=13)
+    for start in (1500, 2500):
+        for i in range(start, start + 6):
+            values[i] += 25
+    p = nab.Params(emit="novelty")
+    scores = nab.score_series(values, p)
+    first, second = max(scores[1500:1506]), max(scores[2500:2506])
+    assert first > second > 0.0
+    surprise = nab.score_series(values, nab.Params(emit="surprise"))
+    # alarm rows are the same under both emissions; novelty only re-ranks them
+    assert [i for i, s in enumerate(scores) if s > 0] == [i for i, s in enumerate(surprise)
+                                                          if s >= p.alarm_level / (p.alarm_level + p.squash)]
+    with pytest.raises(ValueError):
+        nab.score_series(values[:10], nab.Params(emit="bogus"))
 
 
 def test_report_reads_the_published_subset_table_from_the_readme(tmp_path):
