@@ -149,7 +149,7 @@ class Corroborator:
         p = 10 ** -score
         summary = (f"Early warning: the same {len(shared)} complainants share "
                    + "; and ".join(parts)
-                   + f". Neither detector alone is sure; together p={p:.1g}"
+                   + f". No single detector is sure; together p={p:.1g}"
                    f" (Fisher over {len(group)} independent detectors, best of {tried} combination"
                    f"{'s' if tried != 1 else ''}).")
         return Finding(

@@ -174,7 +174,12 @@ class Pipeline:
                 if rec is not None:
                     self._alert(rec)
         if len(surprises) > 1 and not reasons:  # no detector is sure on its own: do several agree?
-            for f in self.corroborator.combine(event, surprises):
+            try:
+                combined = self.corroborator.combine(event, surprises)
+            except Exception:  # isolated like a detector
+                combined = []
+                self.stats.detector_errors["corroboration"] = self.stats.detector_errors.get("corroboration", 0) + 1
+            for f in combined:
                 self.stats.findings[f.detector] = self.stats.findings.get(f.detector, 0) + 1
                 reasons.append({"detector": f.detector, "key": f.key, "score": round(f.score, 3)})
                 rec = self.episodes.observe(f, event.ts_text)
