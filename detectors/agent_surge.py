@@ -81,6 +81,7 @@ from collections import OrderedDict, deque
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.rates import PopulationPrior, RateModel
+from detectors.surprise import SURPRISE_FLOOR, Surprise
 from streamer.events import Event
 
 __all__ = ["AgentSurge", "DEFAULT_PRIORS"]
@@ -282,6 +283,7 @@ class AgentSurge:
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
+        self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
             for kind, prior in self.priors.items():  # population exposure up to now
@@ -401,6 +403,11 @@ class AgentSurge:
         # key at all), not evidence: every window count is reduced by one.
         s = a.rate.score(ts, self.scales, baseline=(m, v), given=1.0, r_min=prior.r_min, since=a.first_ts)
         if s.score < self.threshold:
+            if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
+                self._surprises.append(Surprise(
+                    self.name, key, round(s.score, 3), ts, event.event_id, list(a.events), frozenset(a.members),
+                    _subject(a.kind, a.roles), {"kind": a.kind, "distinct_complainants": n, "institutions": insts,
+                                                "baseline_per_30d": round(m * 30 * DAY / self.bucket, 6)}))
             return None, s.score, True
         a.fired = n
         self.findings_total += 1
@@ -441,6 +448,10 @@ class AgentSurge:
                 "events": a.n_events,
             },
         ), s.score, True
+
+    def surprises(self) -> list[Surprise]:
+        """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
+        return getattr(self, "_surprises", [])
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:

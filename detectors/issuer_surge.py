@@ -137,6 +137,7 @@ from collections import OrderedDict, deque
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.rates import PopulationPrior, RateModel, surprise
+from detectors.surprise import SURPRISE_FLOOR, Surprise
 from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons, split_seal
 from streamer.events import Event
 
@@ -341,6 +342,7 @@ class IssuerSurge:
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
+        self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
         if self._t0 is None:
             self._t0 = ts
         if ts > self._now:
@@ -494,6 +496,12 @@ class IssuerSurge:
         if score >= self.hot_above and not warming:
             a.rate.hot = True  # a surprising day stays out of the key's baseline
         if score < self.threshold or warming or n < (self.min_complainants_suspect if suspect else self.min_complainants):
+            if SURPRISE_FLOOR <= score < self.threshold and not warming:  # weak evidence, for corroboration
+                self._surprises.append(Surprise(
+                    self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, list(a.events),
+                    frozenset(a.members), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
+                    {"issuer_class": a.cls, "distinct_complainants": n, "reused_sha256": a.reused,
+                     "implausible_seals": suspect, "baseline_per_30d": round(m * 30 * DAY / self.bucket, 6)}))
             return None, score
         a.fired = n
         self.findings_total += 1
@@ -547,6 +555,10 @@ class IssuerSurge:
             },
         )
         return f, score
+
+    def surprises(self) -> list[Surprise]:
+        """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
+        return getattr(self, "_surprises", [])
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:

@@ -49,6 +49,7 @@ from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.rates import PopulationPrior, RateModel
+from detectors.surprise import SURPRISE_FLOOR, Surprise
 from detectors.textsig import MinHasher, effective_length, mask, shingle_hashes, signature_hex
 from streamer.events import Event
 
@@ -235,6 +236,7 @@ class TemplateSurge:
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
+        self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
             for i, prior in enumerate(self.priors):  # population exposure up to now
@@ -372,6 +374,12 @@ class TemplateSurge:
                          since=c.first_ts)
         burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
         if s.score < self.threshold or n < 3:
+            if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
+                self._surprises.append(Surprise(
+                    self.name, c.key, round(s.score, 3), ts, event.event_id, list(c.events or ()),
+                    frozenset(c.members), "A paraphrased letter template" if c.family else "One letter template",
+                    {"distinct_complainants": n, "tier": "paraphrase" if c.family else "near_duplicate",
+                     "institutions": len(c.insts), "baseline_per_30d": round(s.baseline * 30 * DAY / self.bucket, 6)}))
             return None, s.score, burst
         if self._start is not None and ts < self._start + self.warmup:
             return None, s.score, burst  # still learning what normal looks like
@@ -414,6 +422,10 @@ class TemplateSurge:
                 "tier": "paraphrase" if c.family else "near_duplicate",
             },
         ), s.score, burst
+
+    def surprises(self) -> list[Surprise]:
+        """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
+        return getattr(self, "_surprises", [])
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from detectors.base import Detector
 from streamer.contract import InvalidEvent, check, decode, to_event
+from streamer.corroborate import Corroborator
 from streamer.deadletter import dead_letter
 from streamer.episodes import EpisodeManager, format_ts
 from streamer.events import Event
@@ -100,8 +101,11 @@ class Pipeline:
         dedup_size: int = 200_000,
         max_lateness: float = 7 * 86400.0,
         include_raw_dead_letters: bool = False,
+        corroborator: Corroborator | None = None,
     ) -> None:
         self.detectors = list(detectors)
+        # combines sub-threshold evidence of several detectors (streamer.corroborate); stateless
+        self.corroborator = corroborator if corroborator is not None else Corroborator()
         self.pseudo = pseudo
         self.alert_sinks = list(alert_sinks)
         self.dead_letter_sinks = list(dead_letter_sinks)
@@ -151,9 +155,12 @@ class Pipeline:
 
     def _detect(self, event: Event) -> None:
         reasons: list[dict] = []
+        surprises: list = []  # sub-threshold evidence, for corroboration
         for det in self.detectors:
             try:
                 findings = det.update(event)
+                if hasattr(det, "surprises"):
+                    surprises.extend(det.surprises())
             except Exception:  # isolate a faulty detector; count and carry on
                 self.stats.detector_errors[det.name] = self.stats.detector_errors.get(det.name, 0) + 1
                 continue
@@ -164,6 +171,18 @@ class Pipeline:
                 if f.trigger_id == event.event_id:
                     reasons.append({"detector": f.detector, "key": f.key, "score": round(f.score, 3)})
                 rec = self.episodes.observe(f, event.ts_text if f.trigger_id == event.event_id else format_ts(f.ts))
+                if rec is not None:
+                    self._alert(rec)
+        if len(surprises) > 1 and not reasons:  # no detector is sure on its own: do several agree?
+            try:
+                combined = self.corroborator.combine(event, surprises)
+            except Exception:  # isolated like a detector
+                combined = []
+                self.stats.detector_errors["corroboration"] = self.stats.detector_errors.get("corroboration", 0) + 1
+            for f in combined:
+                self.stats.findings[f.detector] = self.stats.findings.get(f.detector, 0) + 1
+                reasons.append({"detector": f.detector, "key": f.key, "score": round(f.score, 3)})
+                rec = self.episodes.observe(f, event.ts_text)
                 if rec is not None:
                     self._alert(rec)
         if self.scored_sinks:
