@@ -81,6 +81,8 @@ def test_amtool_accepts_the_alertmanager_config():
     (["service=surgewatch", "severity=critical", "detector=agent_surge"], "surgewatch-critical"),
     (["service=surgewatch", "severity=warning", "detector=agent_surge"], "surgewatch-agents"),
     (["service=surgewatch", "severity=warning", "detector=template_surge"], "surgewatch-templates"),
+    # several detectors agreeing on the same complainants: the campaign (agents) team
+    (["service=surgewatch", "severity=warning", "detector=corroboration"], "surgewatch-agents"),
     (["service=surgewatch", "severity=info", "detector=agent_surge"], "surgewatch-webhook"),
     (["severity=warning", "alertname=Other"], "surgewatch-webhook"),
 ])
