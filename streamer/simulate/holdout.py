@@ -5,7 +5,8 @@ on. A real feed differs in rate, duration, wording and channel, so this
 profile plants campaigns whose *shape* was chosen before looking at any
 detector and whose text comes from ``holdout_texts`` (written fresh):
 
-* ``drip_agency`` -- 1-3 complaints a day for three weeks, titled applications
+* ``drip_agency`` -- 1-2 new debtors a working day (about three complaints with
+  second institutions and re-filings) for three weeks, titled applications
   with numbered sections; the agency rotates its phones week by week, signs
   with one of two aliases, and also rings the hotline and files through the
   regulator. About a third of its debtors re-file two or three more times.
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from streamer.simulate.campaigns import truth_entry
-from streamer.simulate.clock import DAY, HOUR
+from streamer.simulate.clock import DAY, HOUR, is_weekend
 from streamer.simulate.draft import Context, Draft, owed_amount, sha256_hex
 from streamer.simulate.grammar import add_typos, fill, render_template
 from streamer.simulate.holdout_common import agency_slots, choice_w, insert_filler, office_time
@@ -54,6 +55,8 @@ def drip_agency(ctx: Context, spec_id: str, *, per_day: tuple[int, int], first_d
     last = min(ctx.profile.days, first_day + n_days)
     drafts: list[Draft] = []
     for day in range(first_day, last):
+        if is_weekend(ctx.start, day):  # the agency files on working days; weekend mail would pile onto Monday
+            continue
         week_pool = [phones[(day // 7 * (phones_per_week - 1) + k) % n_phones] for k in range(phones_per_week)]
         for _ in range(rng.randint(*per_day)):
             cust = pop.customer((23, 50))
