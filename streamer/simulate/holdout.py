@@ -84,7 +84,8 @@ def drip_agency(ctx: Context, spec_id: str, *, per_day: tuple[int, int], first_d
                     contacts.append({"kind": "representative", "value": rep, "role": "representative"})
                 if rng.random() < 0.25:
                     contacts.append({"kind": "wechat", "value": wechat, "role": rng.choice(("representative", "unknown"))})
-                d = ctx.add(Draft(t=t, institution=inst, channel=ch, category=choice_w(rng, (("collection", 0.6), ("hardship_relief", 0.25), ("interest_fees", 0.15))),
+                cat = choice_w(rng, (("collection", 0.6), ("hardship_relief", 0.25), ("interest_fees", 0.15)))
+                d = ctx.add(Draft(t=t, institution=inst, channel=ch, category=cat,
                                   complainant=cust.complainant(rng), contacts=contacts, text=text,
                                   demands=list(_DEBT_DEMANDS[:rng.randint(2, 4)]), amount=amount, label=spec_id))
                 drafts.append(d)
@@ -99,8 +100,8 @@ def drip_agency(ctx: Context, spec_id: str, *, per_day: tuple[int, int], first_d
                             break
                         prev = ctx.add(Draft(t=t2, institution=inst, channel=d.channel, category=d.category,
                                              complainant=dict(d.complainant), contacts=list(d.contacts),
-                                             text=f"（第{k + 2}次提交，前次未获答复）" + text, demands=list(d.demands),
-                                             amount=amount, repeat_of=prev, label=spec_id))
+                                             text=f"（第{k + 2}次提交，前次未获答复）" + text,
+                                             demands=list(d.demands), amount=amount, repeat_of=prev, label=spec_id))
                         drafts.append(prev)
     return truth_entry(ctx, spec_id, "drip_agency", drafts,
                        f"{per_day} new debtors/day for {last - first_day} days; {n_phones} phones rotating weekly; "
