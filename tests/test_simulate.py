@@ -180,3 +180,98 @@ def test_hard_impersonation_calls_campaign() -> None:
 
 def test_hard_profile_is_deterministic() -> None:
     assert simulate("hard", 7) == _run("hard", 7)
+
+
+# -- held-out profile ----------------------------------------------------------------------------
+HOLDOUT_CAMPAIGN_TYPES = {"drip_agency", "burst_agency", "multichannel_agency", "english_agency", "repair_paraphrase"}
+HOLDOUT_SURGES = {"login_outage", "fee_change_wave", "branch_closure", "self_help_template"}
+
+
+def _holdout_groups(seed: int = 7) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    events, truth = _run("holdout", seed)
+    by_id = {e["event_id"]: e for e in events}
+    groups = {g["id"]: g for g in (*truth["campaigns"], *truth["decoys"])}
+    return groups, {gid: [by_id[i] for i in g["event_ids"]] for gid, g in groups.items()}
+
+
+def test_holdout_is_deterministic_by_seed() -> None:
+    assert simulate("holdout", 7) == _run("holdout", 7)
+    other, _ = _run("holdout", 8)
+    assert [e.get("text") for e in other[:500]] != [e.get("text") for e in _run("holdout", 7)[0][:500]]
+
+
+def test_holdout_labels_what_it_plants() -> None:
+    events, truth = _run("holdout", 7)
+    assert PROFILES["holdout"].days == 21
+    assert {g["type"] for g in truth["campaigns"]} == HOLDOUT_CAMPAIGN_TYPES
+    ids, seen = {e["event_id"] for e in events}, set()
+    for g in truth["campaigns"]:  # same truth shape as the other profiles, so evaluate scores it
+        assert {"id", "type", "event_ids", "start", "end", "institutions", "n_complainants"} <= set(g)
+        s = set(g["event_ids"])
+        assert s and s <= ids and not s & seen, g["id"]
+        seen |= s
+    for g in truth["decoys"]:
+        assert not set(g["event_ids"]) & seen, g["id"]
+
+
+def test_holdout_campaign_shapes() -> None:
+    groups, evs = _holdout_groups()
+    day = lambda e: e["ts"][:10]  # noqa: E731
+    drip = evs["drip-1"]
+    per_day = [sum(day(e) == d for e in drip) for d in {day(e) for e in drip}]
+    assert len(per_day) >= 15 and max(per_day) <= 8, per_day  # slow: a few a day over ~three weeks
+    agency = set(groups["drip-1"]["shared_contacts"]["phones"])
+    used = [c["value"] for e in drip for c in e.get("contacts", []) if c["value"] in agency]
+    assert len(used) == len(drip) and len(set(used)) >= 4  # one agency number on each, rotating among several
+    assert max(used.count(p) for p in set(used)) < 0.5 * len(used)
+    assert {"letter", "hotline", "regulator"} <= {e["channel"] for e in drip}
+    assert len({day(e) for e in evs["burst-1"]}) == 1 and len(evs["burst-1"]) == 20
+    assert {"letter", "hotline", "regulator"} <= {e["channel"] for e in evs["multi-1"]}
+    assert any("repeat_of" in e for e in evs["multi-1"])
+    assert all(sum(ch.isascii() for ch in e["text"]) > 0.8 * len(e["text"]) for e in evs["english-1"])
+    phones = [c["value"] for e in evs["repair-1"] for c in e.get("contacts", []) if c["kind"] == "phone"]
+    assert len(phones) == len(set(phones))  # only the text links them
+
+
+def test_holdout_contains_the_genuine_surges() -> None:
+    groups, evs = _holdout_groups()
+    assert HOLDOUT_SURGES <= {g["type"] for g in groups.values()}
+    from datetime import datetime
+    out = evs["outage-login"]
+    span_h = (datetime.fromisoformat(out[-1]["ts"]) - datetime.fromisoformat(out[0]["ts"])).total_seconds() / 3600
+    texts = sorted(len(e["text"]) for e in out if e["channel"] != "hotline" and "text" in e)
+    assert len({e["complainant"]["id"] for e in out}) >= 150 and span_h <= 3 and texts[len(texts) // 2] <= 20
+    assert len({e["complainant"]["id"] for e in evs["fee-wave"]}) >= 150
+    branch = groups["branch-close"]["branch"]
+    assert sum(branch in e.get("text", "") for e in evs["branch-close"]) >= 0.8 * len(evs["branch-close"])
+    per_day = {e["ts"][:10] for e in evs["selfhelp-1"]}
+    assert len(per_day) >= 15  # steady over the window, not a burst
+
+
+def test_holdout_wording_is_not_the_tuned_templates() -> None:
+    """No literal run of 8+ characters from the tuned campaign / outage / call templates reappears."""
+    import re
+
+    from streamer.simulate import campaigns, decoys, grammar, hard
+
+    markups = [s.markup for t in campaigns.TEMPLATES.values() for s in t] + [s.markup for s in campaigns.COVERT]
+    markups += [hard._CALL_TEXT, hard._PRODUCT_TEXT, *decoys._OUTAGE_APP, *decoys._OUTAGE_HOTLINE]
+    frags = {f for m in markups for f in re.split(r"\[\[|\]\]|\||\{[a-z_0-9]+\}", m) if len(f) >= 8}
+    frags |= {f for f in grammar.FILLERS if len(f) >= 4}
+    assert len(frags) > 20
+    groups, evs = _holdout_groups()
+    texts = [e["text"] for gid, es in evs.items() if not gid.startswith(("organic-", "generic-", "couple-", "legal-"))
+             for e in es if "text" in e]
+    hits = {f for f in frags for t in texts if f in t}
+    assert not hits, sorted(hits)[:5]
+
+
+def test_holdout_events_validate_against_schema() -> None:
+    if not SCHEMA.exists():
+        pytest.skip(f"shared contract not found at {SCHEMA}")
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text("utf-8")),
+                                                format_checker=jsonschema.FormatChecker())
+    events, _ = _run("holdout", 7)
+    errors = [(e["event_id"], err.message) for e in events for err in validator.iter_errors(e)]
+    assert not errors, errors[:5]

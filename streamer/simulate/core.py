@@ -20,14 +20,16 @@ from streamer.simulate.clock import CST, iso
 from streamer.simulate.decoys import DECOY_GENERATORS
 from streamer.simulate.draft import Context, Draft
 from streamer.simulate.hard import HARD_CAMPAIGNS, HARD_DECOYS
+from streamer.simulate.holdout import HOLDOUT_CAMPAIGNS
+from streamer.simulate.holdout_decoys import HOLDOUT_DECOYS
 from streamer.simulate.organic import generate_organic
 from streamer.simulate.profiles import PROFILES, GeneratorSpec, Profile
 
 __all__ = ["simulate", "write_scenario", "ALL_CAMPAIGNS", "ALL_DECOYS"]
 
-#: Every generator a profile may name (base + ``hard`` extras).
-ALL_CAMPAIGNS = {**CAMPAIGN_GENERATORS, **HARD_CAMPAIGNS}
-ALL_DECOYS = {**DECOY_GENERATORS, **HARD_DECOYS}
+#: Every generator a profile may name (base + ``hard`` extras + held-out ``holdout`` ones).
+ALL_CAMPAIGNS = {**CAMPAIGN_GENERATORS, **HARD_CAMPAIGNS, **HOLDOUT_CAMPAIGNS}
+ALL_DECOYS = {**DECOY_GENERATORS, **HARD_DECOYS, **HOLDOUT_DECOYS}
 
 
 def _to_doc(d: Draft, ts: str) -> dict[str, Any]:

@@ -70,6 +70,16 @@ _INST5 = (
     InstitutionSpec("cfc-e", "E消费金融", "cfc", 0.10),
 )
 
+#: The held-out feed adds a rural commercial bank and reshuffles shares.
+_INST6 = (
+    InstitutionSpec("bank-a", "A银行", "bank", 0.30),
+    InstitutionSpec("bank-b", "B银行", "bank", 0.22),
+    InstitutionSpec("bank-c", "C银行", "bank", 0.14),
+    InstitutionSpec("cfc-d", "D消费金融", "cfc", 0.12),
+    InstitutionSpec("cfc-e", "E消费金融", "cfc", 0.10),
+    InstitutionSpec("bank-f", "F农商银行", "bank", 0.12),
+)
+
 PROFILES: dict[str, Profile] = {
     "small": Profile(
         name="small", days=3, weekday_rate=1250.0, institutions=_INST5[:4],
@@ -146,6 +156,39 @@ PROFILES: dict[str, Profile] = {
             GeneratorSpec("product_victims", "product-1", {"institution": "bank-c", "n": 45, "day": 5}),
             GeneratorSpec("fee_policy", "fee-1", {"institution": "bank-b", "n": 180, "first_day": 7, "n_days": 4}),
             GeneratorSpec("impersonation", "scam-1", {"n": 30, "first_day": 2, "n_days": 6}),
+        ),
+    ),
+    # Held out: measure generalisation, never tune on it (see docs/holdout.md). Generators and wording
+    # live in holdout.py / holdout_decoys.py / holdout_texts.py and are used by no other profile.
+    "holdout": Profile(
+        name="holdout", days=21, weekday_rate=1450.0, institutions=_INST6, start="2024-09-11T00:00:00+08:00",
+        weekend_factor=0.6, p_english=0.03,
+        category_mix=(("collection", 0.27), ("interest_fees", 0.20), ("service", 0.26), ("credit_report", 0.11),
+                      ("hardship_relief", 0.07), ("fraud", 0.05), ("other", 0.04)),
+        channel_mix=(("hotline", 0.46), ("app", 0.20), ("letter", 0.04), ("email", 0.04), ("branch", 0.07),
+                     ("regulator", 0.12), ("social", 0.06), ("other", 0.01)),
+        campaigns=(
+            GeneratorSpec("drip_agency", "drip-1", {
+                "per_day": (1, 2), "first_day": 0, "n_days": 21, "institutions": ("bank-a", "bank-c", "cfc-d", "bank-f")}),
+            GeneratorSpec("burst_agency", "burst-1", {"n": 20, "day": 9, "institutions": ("bank-b", "cfc-e", "bank-a")}),
+            GeneratorSpec("multichannel_agency", "multi-1", {
+                "n_debtors": 14, "first_day": 4, "n_days": 7, "institutions": ("bank-b", "bank-f")}),
+            GeneratorSpec("english_agency", "english-1", {
+                "n_debtors": 12, "first_day": 13, "n_days": 6, "institutions": ("bank-a", "bank-b", "cfc-d")}),
+            GeneratorSpec("repair_paraphrase", "repair-1", {"per_day": (1, 3), "first_day": 6, "n_days": 12}),
+        ),
+        decoys=(
+            GeneratorSpec("login_outage", "outage-login", {"institution": "bank-b", "day": 5, "start_hour": 19.7,
+                                                            "hours": 2.5, "n": 240}),
+            GeneratorSpec("fee_change_wave", "fee-wave", {"institution": "bank-c", "n": 220, "first_day": 10,
+                                                          "n_days": 5, "fee_new": "借记卡年费", "fee_amount": 10}),
+            GeneratorSpec("branch_closure", "branch-close", {"institution": "bank-f", "n": 80, "first_day": 14,
+                                                             "n_days": 6}),
+            GeneratorSpec("self_help_template", "selfhelp-1", {"per_day": 2.0}),
+            GeneratorSpec("generic_hotline", "generic-1", {"text": "客户来电查询分期账单", "per_day": 30}),
+            GeneratorSpec("shared_address", "couple-1", {}),
+            GeneratorSpec("shared_address", "couple-2", {"share_phone": True}),
+            GeneratorSpec("legal_aid", "legal-aid-1", {"n_clients": 4}),
         ),
     ),
 }
