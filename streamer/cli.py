@@ -149,7 +149,7 @@ def cmd_replay(args) -> int:
 
 # -- run --------------------------------------------------------------------
 def cmd_run(args) -> int:
-    from streamer.kafka_io import KafkaSink, KafkaSource, make_producer
+    from streamer.kafka_io import KafkaLinesSink, KafkaSink, KafkaSource, make_producer
 
     try:
         pseudo = _pseudo(allow_dev=args.allow_dev_key)
@@ -165,7 +165,7 @@ def cmd_run(args) -> int:
         sinks.append(ConsoleAlertSink(json=False))
     _add_alertmanager(sinks, args)
     dlq = [KafkaSink(producer, args.dlq_topic, "event_id")]
-    scored = [KafkaSink(producer, args.scored_topic, "event_id")] if args.scored_topic else []
+    scored = [KafkaLinesSink(producer, args.scored_topic)] if args.scored_topic else []
     pipeline = build_pipeline(pseudo, sinks, dlq, args, scored)
     source = KafkaSource(settings, args.topic, args.group, session_timeout_ms=args.session_timeout_ms)
     if args.state_dir:
@@ -296,7 +296,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="[env SURGEWATCH_ALERTS_TOPIC]")
     p.add_argument("--dlq-topic", default=env("SURGEWATCH_DLQ_TOPIC", "complaints.dlq"), help="[env SURGEWATCH_DLQ_TOPIC]")
     p.add_argument("--scored-topic", default=env("SURGEWATCH_SCORED_TOPIC", "complaints.scored"),
-                   help="every event's triage risk with reasons ('' disables) [env SURGEWATCH_SCORED_TOPIC]")
+                   help="every event's triage risk with reasons, as NDJSON: one message per polled batch, "
+                        "one line per event ('' disables) [env SURGEWATCH_SCORED_TOPIC]")
     p.add_argument("--alerts", default=env("SURGEWATCH_ALERTS_FILE"), help="also append alerts to this file [env SURGEWATCH_ALERTS_FILE]")
     p.add_argument("--stdout", action="store_true", help="also print alerts readably")
     p.add_argument("--metrics-port", type=int, default=env_int("SURGEWATCH_METRICS_PORT", 9108),
