@@ -90,7 +90,7 @@ def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
     return n / (t_last - t_first)
 
 
-def e2e_source(bootstrap: str, topic: str, n: int, scored: bool) -> tuple[float, dict]:
+def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_records: int) -> tuple[float, dict]:
     from streamer.config import KafkaSettings
     from streamer.kafka_io import KafkaLinesSink, KafkaSink, KafkaSource, make_producer
 
@@ -100,7 +100,8 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool) -> tuple[float,
     dlq = KafkaSink(producer, topic + ".dlq", "event_id")
     scored_sinks = [KafkaLinesSink(producer, topic + ".scored")] if scored else []
     pipeline = build_pipeline(Pseudonymizer(DEV_KEY), [alerts], [dlq], None, scored_sinks)
-    source = KafkaSource(settings, topic, K.unique("bench-e2e"), session_timeout_ms=6000)
+    source = KafkaSource(settings, topic, K.unique("bench-e2e"), session_timeout_ms=6000,
+                         max_poll_records=max_poll_records)
     stop = threading.Event()
     marks = {"first": None, "last": None, "n": 0, "batches": 0, "cpu_first": 0.0, "cpu_last": 0.0}
     phase = {"poll": 0.0, "process": 0.0, "flush": 0.0, "commit": 0.0}
@@ -157,12 +158,13 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool) -> tuple[float,
     return n / (marks["last"] - marks["first"]), info
 
 
-def e2e_cli(bootstrap: str, topic: str, n: int, scored: bool) -> tuple[float, dict]:
+def e2e_cli(bootstrap: str, topic: str, n: int, scored: bool, max_poll_records: int) -> tuple[float, dict]:
     group = K.unique("bench-cli")
     cmd = [sys.executable, "-m", "streamer.cli", "run", "--bootstrap-servers", bootstrap, "--topic", topic,
            "--group", group, "--alerts-topic", topic + ".alerts", "--dlq-topic", topic + ".dlq",
            "--scored-topic", (topic + ".scored") if scored else "", "--metrics-port", "0", "--allow-dev-key",
-           "--exit-when-idle", "3", "--session-timeout-ms", "6000", "--log-level", "warning"]
+           "--exit-when-idle", "3", "--session-timeout-ms", "6000", "--log-level", "warning",
+           "--max-poll-records", str(max_poll_records)]
     env = dict(os.environ)
     env.pop("SURGEWATCH_PSEUDONYM_KEY", None)
     committed = K.committed(bootstrap, group, topic)
@@ -199,6 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bootstrap-servers", default=None, help="use this broker (default: start one on :29092)")
     ap.add_argument("--copies", type=int, default=2, help="copies of the default profile (19,100 events each)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--max-poll-records", type=int, default=1000, help="for the e2e paths (surgewatch run's default)")
     ap.add_argument("--skip-cli", action="store_true", help="skip the surgewatch-run subprocess measurement")
     ap.add_argument("--keep-broker", action="store_true", help="leave a broker started here running")
     ap.add_argument("--json", default=None)
@@ -229,11 +232,11 @@ def main(argv=None) -> int:
             rows["in-process replay (reference)"].append(in_process(raws))
             rows["bare kafka-python consumer (poll+count)"].append(bare_consumer(bootstrap, topic, n))
             for flag, label in (("on", "e2e KafkaSource.run, scored topic on"), ("off", "e2e KafkaSource.run, scored topic off")):
-                rate, info = e2e_source(bootstrap, topic, n, flag == "on")
+                rate, info = e2e_source(bootstrap, topic, n, flag == "on", args.max_poll_records)
                 rows[label].append(rate)
                 phases[flag].append(info)
             if not args.skip_cli:
-                rows["e2e `surgewatch run` subprocess, scored on"].append(e2e_cli(bootstrap, topic, n, True)[0])
+                rows["e2e `surgewatch run` subprocess, scored on"].append(e2e_cli(bootstrap, topic, n, True, args.max_poll_records)[0])
             print(f"   run {r + 1}/{args.runs}: " + ", ".join(f"{v[-1]:,.0f}" for v in rows.values()))
         ref = C.median(rows["in-process replay (reference)"])
         print(f"\n   {'path':<46} {'events/s':>10}  {'/ in-process':>12}   runs")

@@ -202,7 +202,7 @@ class KafkaSource:
     """
 
     def __init__(self, settings: KafkaSettings, topic: str, group: str, *,
-                 session_timeout_ms: int = 10000, max_poll_records: int = 500,
+                 session_timeout_ms: int = 10000, max_poll_records: int = 1000,
                  auto_offset_reset: str = "earliest") -> None:
         if not native_crc32c():
             log.warning("the crc32c package is missing: kafka-python falls back to a pure-Python CRC-32C "
