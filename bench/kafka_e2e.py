@@ -105,25 +105,28 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
     stop = threading.Event()
     marks = {"first": None, "last": None, "n": 0, "batches": 0, "cpu_first": 0.0, "cpu_last": 0.0}
     phase = {"poll": 0.0, "process": 0.0, "flush": 0.0, "commit": 0.0}
+    phase_cpu = dict.fromkeys(phase, 0.0)   # the main thread's CPU in each phase: wall - CPU = waiting/descheduled
     real_poll, real_process, real_flush, real_commit = (source.consumer.poll, pipeline.process, pipeline.flush,
                                                         source._commit)
 
     def poll(*a, **kw):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         b = real_poll(*a, **kw)
         if marks["first"] is not None:
             phase["poll"] += time.perf_counter() - t
+            phase_cpu["poll"] += time.thread_time() - c
         if b and marks["first"] is None:
             marks["first"], marks["cpu_first"] = time.perf_counter(), time.process_time()
         return b
 
     def timed(fn, key):
         def w(*a, **kw):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             try:
                 return fn(*a, **kw)
             finally:
                 phase[key] += time.perf_counter() - t
+                phase_cpu[key] += time.thread_time() - c
         return w
 
     # instance attributes shadow the methods KafkaSource.run calls (self.consumer.poll, pipeline.process, ...)
@@ -154,7 +157,8 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
     CPU.setdefault("scored on" if scored else "scored off", []).append((marks["cpu_last"] - marks["cpu_first"]) / n)
     info = {"batches": marks["batches"], "alerts": sum(pipeline.stats.alerts.values()),
             "phase_share": {k: round(v / total, 3) for k, v in phase.items()},
-            "phase_us_per_event": {k: round(v / n * 1e6, 1) for k, v in phase.items()}}
+            "phase_us_per_event": {k: round(v / n * 1e6, 1) for k, v in phase.items()},
+            "phase_cpu_us_per_event": {k: round(v / n * 1e6, 1) for k, v in phase_cpu.items()}}
     return n / (marks["last"] - marks["first"]), info
 
 
@@ -246,10 +250,12 @@ def main(argv=None) -> int:
         for flag, infos in phases.items():
             us = {k: C.median([i["phase_us_per_event"][k] for i in infos]) for k in infos[0]["phase_us_per_event"]}
             sh = {k: C.median([i["phase_share"][k] for i in infos]) for k in infos[0]["phase_share"]}
+            cu = {k: C.median([i["phase_cpu_us_per_event"][k] for i in infos]) for k in us}
             print(f"   e2e scored {flag:<3}: where the consume loop's time goes (median): "
-                  + ", ".join(f"{k} {us[k]:.0f} us/event ({100 * sh[k]:.0f} %)" for k in us)
+                  + ", ".join(f"{k} {us[k]:.0f} us/event ({100 * sh[k]:.0f} %, main-thread CPU {cu[k]:.0f})"
+                              for k in us)
                   + f"; {C.median([i['batches'] for i in infos]):.0f} batches")
-            results.setdefault("phases", {})[flag] = {"us_per_event": us, "share": sh}
+            results.setdefault("phases", {})[flag] = {"us_per_event": us, "share": sh, "cpu_us_per_event": cu}
         e2e = C.median(rows["e2e KafkaSource.run, scored topic on"])
         bare = C.median(rows["bare kafka-python consumer (poll+count)"])
         print(f"\n   e2e (scored on) / in-process = {100 * e2e / ref:.0f} % (target >= 80 %: "
