@@ -17,7 +17,9 @@ Per rate, in a fresh set of topics:
   events (with their planted campaigns; more copies, event-time shifted, as
   needed) for ``--seconds``, stamping ``perf_counter()`` per event id just
   before ``send``;
-* the probe records when each scored record / alert arrives.
+* the probe records when each scored record / alert arrives (a scored
+  message carries the NDJSON lines of one polled batch, see
+  docs/operations.md; each line is one event's sample).
 
 Latency per event = scored-record receipt - produce time of that event (every
 event gets a scored record, so this is one sample per event). Alert latency =
@@ -81,12 +83,12 @@ class Probe(threading.Thread):
         now = time.perf_counter()
         for tp, msgs in batch.items():
             for m in msgs:
-                rec = orjson.loads(m.value)
                 with self.lock:
-                    if tp.topic == self.scored_topic:
-                        self.scored.setdefault(rec["event_id"], now)
+                    if tp.topic == self.scored_topic:   # NDJSON: one line per event, many per message
+                        for line in m.value.splitlines():
+                            self.scored.setdefault(orjson.loads(line)["event_id"], now)
                     else:
-                        self.alerts.append((now, rec))
+                        self.alerts.append((now, orjson.loads(m.value)))
 
     def run(self) -> None:
         while not self.stop.is_set():

@@ -149,7 +149,7 @@ def cmd_replay(args) -> int:
 
 # -- run --------------------------------------------------------------------
 def cmd_run(args) -> int:
-    from streamer.kafka_io import KafkaSink, KafkaSource, make_producer
+    from streamer.kafka_io import KafkaLinesSink, KafkaSink, KafkaSource, make_producer
 
     try:
         pseudo = _pseudo(allow_dev=args.allow_dev_key)
@@ -165,9 +165,10 @@ def cmd_run(args) -> int:
         sinks.append(ConsoleAlertSink(json=False))
     _add_alertmanager(sinks, args)
     dlq = [KafkaSink(producer, args.dlq_topic, "event_id")]
-    scored = [KafkaSink(producer, args.scored_topic, "event_id")] if args.scored_topic else []
+    scored = [KafkaLinesSink(producer, args.scored_topic)] if args.scored_topic else []
     pipeline = build_pipeline(pseudo, sinks, dlq, args, scored)
-    source = KafkaSource(settings, args.topic, args.group, session_timeout_ms=args.session_timeout_ms)
+    source = KafkaSource(settings, args.topic, args.group, session_timeout_ms=args.session_timeout_ms,
+                         max_poll_records=args.max_poll_records)
     if args.state_dir:
         try:
             source.restore(pipeline, args.state_dir)
@@ -296,7 +297,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="[env SURGEWATCH_ALERTS_TOPIC]")
     p.add_argument("--dlq-topic", default=env("SURGEWATCH_DLQ_TOPIC", "complaints.dlq"), help="[env SURGEWATCH_DLQ_TOPIC]")
     p.add_argument("--scored-topic", default=env("SURGEWATCH_SCORED_TOPIC", "complaints.scored"),
-                   help="every event's triage risk with reasons ('' disables) [env SURGEWATCH_SCORED_TOPIC]")
+                   help="every event's triage risk with reasons, as NDJSON: one message per polled batch, "
+                        "one line per event ('' disables) [env SURGEWATCH_SCORED_TOPIC]")
     p.add_argument("--alerts", default=env("SURGEWATCH_ALERTS_FILE"), help="also append alerts to this file [env SURGEWATCH_ALERTS_FILE]")
     p.add_argument("--stdout", action="store_true", help="also print alerts readably")
     p.add_argument("--metrics-port", type=int, default=env_int("SURGEWATCH_METRICS_PORT", 9108),
@@ -305,6 +307,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="address /metrics binds to (default 0.0.0.0) [env SURGEWATCH_METRICS_ADDR]")
     p.add_argument("--session-timeout-ms", type=int, default=env_int("SURGEWATCH_SESSION_TIMEOUT_MS", 10000),
                    help="consumer group session timeout (>= the broker's group.min.session.timeout.ms)")
+    p.add_argument("--max-poll-records", type=int, default=env_int("SURGEWATCH_MAX_POLL_RECORDS", 1000),
+                   help="most messages per polled batch; each batch is flushed and committed once, so larger "
+                        "batches amortise that round trip but delay the first event of a backlog "
+                        "(default 1000) [env SURGEWATCH_MAX_POLL_RECORDS]")
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
                    help="exit cleanly after this long without messages (batch jobs, tests)")
     p.add_argument("--allow-dev-key", action="store_true", help=f"use the development key if {KEY_ENV} is unset (never in production)")

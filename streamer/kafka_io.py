@@ -32,9 +32,22 @@ from streamer import checkpoint
 from streamer.config import KafkaSettings
 from streamer.pipeline import Pipeline
 
-__all__ = ["KafkaSink", "KafkaSource", "SinkFlushError", "SinkOverflowError", "make_producer"]
+__all__ = ["KafkaLinesSink", "KafkaSink", "KafkaSource", "SinkFlushError", "SinkOverflowError", "make_producer"]
 
 log = logging.getLogger("surgewatch.kafka")
+
+
+def native_crc32c() -> bool:
+    """True when kafka-python can use the ``crc32c`` C extension.
+
+    Without it kafka-python checks every fetched record batch's CRC-32C and computes every
+    produced batch's in pure Python, about 0.5 us per byte: ~70 us of CPU per ~450-byte
+    event on the consumer alone, more than a third of all the detectors' work."""
+    try:
+        import crc32c  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def make_producer(settings: KafkaSettings, **overrides) -> KafkaProducer:
@@ -136,6 +149,49 @@ class KafkaSink:
             self.producer.close(timeout=5)
 
 
+class KafkaLinesSink(KafkaSink):
+    """Packs many records into one Kafka message of NDJSON lines (``b"{...}\\n{...}\\n"``), unkeyed.
+
+    Why: kafka-python's ``send`` is pure Python per message (partitioner, record builder,
+    future, sender wake-up): ~50 us for a keyed scored record (~90 us without ``crc32c``),
+    against ~3 us per record packed 500 to a message. The scored topic gets one record per
+    input event, so per-record messages cost more than a quarter of all the detectors' work. Records are buffered by ``write`` and go out as messages of
+    at most ``max_message_bytes`` (a record larger than that travels alone) on the next
+    ``flush``, i.e. once per polled batch, before its offsets are committed; the
+    ack/keep/re-send rules of ``KafkaSink`` apply to each packed message. Readers split
+    each message value on newlines (``jq`` reads the concatenated documents as is).
+    The buffer is bounded: reaching ``max_message_bytes`` sends a message at once.
+    """
+
+    def __init__(self, producer: KafkaProducer, topic: str, flush_timeout: float = 30.0,
+                 max_failed: int = 50_000, max_message_bytes: int = 512 * 1024) -> None:
+        super().__init__(producer, topic, None, flush_timeout, max_failed)
+        self.max_message_bytes = max_message_bytes
+        self._lines: list[bytes] = []
+        self._size = 0
+
+    def write(self, record: dict) -> None:
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        if self._lines and self._size + len(line) > self.max_message_bytes:
+            self._pack()
+        self._lines.append(line)
+        self._size += len(line)
+
+    def _pack(self) -> None:
+        value = b"".join(self._lines)
+        self._lines, self._size = [], 0
+        self._send(None, value)
+
+    @property
+    def unacknowledged(self) -> int:
+        return super().unacknowledged + (1 if self._lines else 0)
+
+    def flush(self) -> None:
+        if self._lines:
+            self._pack()
+        super().flush()
+
+
 class KafkaSource:
     """A consumer-group reader that feeds a Pipeline batch by batch.
 
@@ -146,8 +202,11 @@ class KafkaSource:
     """
 
     def __init__(self, settings: KafkaSettings, topic: str, group: str, *,
-                 session_timeout_ms: int = 10000, max_poll_records: int = 500,
+                 session_timeout_ms: int = 10000, max_poll_records: int = 1000,
                  auto_offset_reset: str = "earliest") -> None:
+        if not native_crc32c():
+            log.warning("the crc32c package is missing: kafka-python falls back to a pure-Python CRC-32C "
+                        "(~8x slower consume); pip install crc32c")
         kw = settings.client_kwargs()
         heartbeat = max(1000, session_timeout_ms // 3)
         self.consumer = KafkaConsumer(

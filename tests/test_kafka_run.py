@@ -29,15 +29,19 @@ def surgewatch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           timeout=timeout, text=True)
 
 
-def read_topic(bootstrap: str, topic: str) -> list[dict]:
+def read_topic_raw(bootstrap: str, topic: str) -> list[bytes]:
     c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
                       consumer_timeout_ms=3000)
     tp = TopicPartition(topic, 0)
     c.assign([tp])
     c.seek_to_beginning(tp)
-    out = [orjson.loads(m.value) for m in c]
+    out = [m.value for m in c]
     c.close()
     return out
+
+
+def read_topic(bootstrap: str, topic: str) -> list[dict]:
+    return [orjson.loads(v) for v in read_topic_raw(bootstrap, topic)]
 
 
 def stopped_line(stderr: str) -> dict:
@@ -60,7 +64,8 @@ def scenario(tmp_path_factory) -> Path:
 
 def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path):
     topic, alerts_topic, dlq_topic = unique_topic("complaints"), unique_topic("alerts"), unique_topic("dlq")
-    for t in (topic, alerts_topic, dlq_topic):
+    scored_topic = unique_topic("scored")
+    for t in (topic, alerts_topic, dlq_topic, scored_topic):
         create_topic(kafka_bootstrap, t, partitions=1)
     events = scenario / "mixed.jsonl"
     all_lines = [x for x in events.read_bytes().splitlines() if x.strip()]
@@ -74,7 +79,8 @@ def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path)
     assert r.returncode == 0, r.stderr
     group = unique_topic("group")
     run_args = ["run", "--bootstrap-servers", kafka_bootstrap, "--topic", topic, "--group", group,
-                "--alerts-topic", alerts_topic, "--dlq-topic", dlq_topic, "--metrics-port", "0",
+                "--alerts-topic", alerts_topic, "--dlq-topic", dlq_topic, "--scored-topic", scored_topic,
+                "--metrics-port", "0",
                 "--exit-when-idle", "4", "--session-timeout-ms", "6000"]
     r = surgewatch(*run_args)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -82,7 +88,8 @@ def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path)
 
     # replay of exactly what was consumed gives the same emissions, in the same order
     alerts_file = tmp_path / "replay-alerts.jsonl"
-    r2 = surgewatch("replay", "--input", str(first), "--alerts", str(alerts_file))
+    scored_file = tmp_path / "replay-scored.jsonl"
+    r2 = surgewatch("replay", "--input", str(first), "--alerts", str(alerts_file), "--scored", str(scored_file))
     assert r2.returncode == 0, r2.stderr
     replayed = [orjson.loads(x) for x in alerts_file.read_bytes().splitlines()]
     live = read_topic(kafka_bootstrap, alerts_topic)
@@ -90,8 +97,15 @@ def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path)
     assert [(a["alert_id"], a["status"]) for a in live] == [(a["alert_id"], a["status"]) for a in replayed]
     assert live == replayed
 
+    # scored topic: NDJSON messages (one per polled batch) whose lines are the replay's --scored file
+    scored_msgs = read_topic_raw(kafka_bootstrap, scored_topic)
+    assert len(scored_msgs) < half, "scored records should be packed, not one message per event"
+    live_scored = [orjson.loads(x) for v in scored_msgs for x in v.splitlines()]
+    replay_scored = [orjson.loads(x) for x in scored_file.read_bytes().splitlines()]
+
     dead = read_topic(kafka_bootstrap, dlq_topic)
     assert sorted(d["field"] for d in dead) == ["$", "channel", "institution"]
+    assert len(replay_scored) == half - len(dead) and live_scored == replay_scored   # every valid event, in order
     assert all(d["origin"]["topic"] == topic for d in dead)
 
     c = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)

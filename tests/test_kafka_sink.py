@@ -12,7 +12,9 @@ import pytest
 from kafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
 from kafka.future import Future
 
-from streamer.kafka_io import KafkaSink, KafkaSource, SinkFlushError, SinkOverflowError
+import orjson
+
+from streamer.kafka_io import KafkaLinesSink, KafkaSink, KafkaSource, SinkFlushError, SinkOverflowError
 
 
 class FakeProducer:
@@ -22,6 +24,7 @@ class FakeProducer:
     def __init__(self) -> None:
         self.fail = "ok"
         self.acked: list[bytes] = []
+        self.values: list[bytes] = []   # values of acknowledged sends
         self.hung: list[tuple[bytes, Future]] = []
         self.closed = False
 
@@ -31,6 +34,7 @@ class FakeProducer:
         fut = Future()
         if self.fail == "ok":
             self.acked.append(key)
+            self.values.append(value)
             fut.success(object())
         elif self.fail == "fail":
             fut.failure(NotLeaderForPartitionError())
@@ -99,6 +103,55 @@ def test_overflow_drops_counts_and_refuses_every_later_flush():
         sink.flush()
     sink.close()                              # logs, does not raise; closes the producer
     assert prod.closed
+
+
+def lines(values: list[bytes]) -> list[dict]:
+    return [orjson.loads(x) for v in values for x in v.splitlines()]
+
+
+def test_lines_sink_sends_one_unkeyed_ndjson_message_per_flush():
+    prod = FakeProducer()
+    sink = KafkaLinesSink(prod, "scored")
+    recs = [{"event_id": f"e{i}", "risk": i / 10, "reasons": []} for i in range(5)]
+    for r in recs:
+        sink.write(r)
+    assert prod.values == [] and sink.unacknowledged == 1      # buffered until the flush
+    sink.flush()
+    assert prod.acked == [None] and len(prod.values) == 1
+    assert prod.values[0].endswith(b"\n") and lines(prod.values) == recs
+    sink.flush()                                               # nothing buffered: nothing sent
+    assert len(prod.values) == 1 and sink.unacknowledged == 0
+
+
+def test_lines_sink_bounds_message_size():
+    prod = FakeProducer()
+    sink = KafkaLinesSink(prod, "scored", max_message_bytes=100)
+    recs = [{"event_id": f"e{i:03d}", "pad": "x" * 20} for i in range(20)]
+    for r in recs:
+        sink.write(r)
+    assert len(prod.values) >= 5                               # sent as the buffer filled, before any flush
+    sink.flush()
+    assert all(len(v) <= 100 for v in prod.values) and lines(prod.values) == recs
+    big = {"event_id": "big", "pad": "y" * 300}
+    sink.write(big)                                            # larger than the bound: travels alone
+    sink.flush()
+    assert lines(prod.values[-1:]) == [big]
+
+
+def test_lines_sink_keeps_and_resends_a_failed_message():
+    prod = FakeProducer()
+    sink = KafkaLinesSink(prod, "scored")
+    prod.fail = "fail"
+    sink.write({"event_id": "e1"})
+    sink.write({"event_id": "e2"})
+    with pytest.raises(SinkFlushError):
+        sink.flush()
+    assert sink.unacknowledged == 1
+    prod.fail = "ok"
+    sink.write({"event_id": "e3"})
+    sink.flush()
+    assert sorted(r["event_id"] for r in lines(prod.values)) == ["e1", "e2", "e3"]
+    assert sink.unacknowledged == 0
 
 
 class FakePipeline:
