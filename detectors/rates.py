@@ -271,7 +271,10 @@ def expose_all(
     (then ``n`` is ``counts.get(name, default)``) or an iterable (``n`` is
     ``default``).
     """
-    items = priors.items() if isinstance(priors, Mapping) else ((None, p) for p in priors)
+    if isinstance(priors, dict) or isinstance(priors, Mapping):  # the plain-dict check first: the ABC one is slow
+        items = priors.items()
+    else:
+        items = ((None, p) for p in priors)
     last_dt = last_hl = decay = None
     for name, p in items:
         t = p.t
