@@ -382,7 +382,7 @@ class RateModel(SlotState):
         self.ff = fading_factor
         self.m1: float | None = None  # EW mean of learned bucket counts
         self.m2: float | None = None  # EW mean of their squares
-        self.recent: list[tuple[float, float]] = []  # (ts, value), oldest first, at most max_recent
+        self.recent: list[float] = []  # flat [ts, value, ts, value, ...], oldest first, at most max_recent pairs
         self.max_recent = max_recent
         self.hot = False  # set by the caller: the open bucket is anomalous, do not learn it
 
@@ -394,7 +394,9 @@ class RateModel(SlotState):
             recent = state.get("recent")
             if isinstance(recent, deque):
                 state["max_recent"] = recent.maxlen if recent.maxlen is not None else 64
-                state["recent"] = list(recent)
+        recent = state.get("recent")
+        if recent and isinstance(recent[0], tuple):  # (ts, value) pairs: flatten
+            state = dict(state, recent=[x for tv in recent for x in tv])
         super().__setstate__(state)
 
     @property
@@ -457,20 +459,26 @@ class RateModel(SlotState):
         before = self.count
         self.count += value
         r = self.recent
-        r.append((ts, value))
-        if len(r) > self.max_recent:
-            del r[0]
+        if r:
+            r.append(ts)
+            r.append(value)
+        else:  # a literal list is allocated exactly: most keys see one arrival
+            r = self.recent = [ts, value]
+        if len(r) > 2 * self.max_recent:
+            del r[:2]
         return before
 
     def window_sum(self, ts: float, seconds: float) -> float:
         """Sum of the kept arrivals in ``(ts - seconds, ts]``."""
         lo = ts - seconds
         s = 0.0
-        for t, v in reversed(self.recent):
+        r = self.recent
+        for i in range(len(r) - 2, -1, -2):
+            t = r[i]
             if t <= lo:
                 break
             if t <= ts:
-                s += v
+                s += r[i + 1]
         return s
 
     def window_sums(self, ts: float, seconds: tuple[float, ...]) -> list[float]:
@@ -481,7 +489,9 @@ class RateModel(SlotState):
         out = [0.0] * n
         acc = 0.0
         j = 0
-        for t, v in reversed(self.recent):
+        r = self.recent
+        for i in range(len(r) - 2, -1, -2):
+            t = r[i]
             if t > ts:
                 continue
             while t <= los[j]:
@@ -489,7 +499,7 @@ class RateModel(SlotState):
                 j += 1
                 if j == n:
                     return out
-            acc += v
+            acc += r[i + 1]
         while j < n:
             out[order[j]] = acc
             j += 1

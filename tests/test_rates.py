@@ -215,10 +215,10 @@ def test_checkpoint_with_river_statistics_and_deque_loads_exactly():
     rm = RateModel.__new__(RateModel)
     rm.__setstate__(old_state)
     assert (rm.m1, rm.m2) == (ref.m1, ref.m2)
-    assert rm.max_recent == 16 and rm.recent == [(4 * DAY, 1.0), (4 * DAY + 1, 1.0)]
+    assert rm.max_recent == 16 and rm.recent == [4 * DAY, 1.0, 4 * DAY + 1, 1.0]
     for i in range(20):  # keeps at most max_recent arrivals, like the deque did
         rm.add(4 * DAY + 10 + i)
-    assert len(rm.recent) == 16
+    assert len(rm.recent) == 2 * 16
     rm2 = pickle.loads(pickle.dumps(rm))
     assert rm2.__getstate__() == rm.__getstate__()
 
