@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import OrderedDict
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
@@ -286,11 +287,11 @@ class AgentSurge:
         for kind, m in sorted((priors or DEFAULT_PRIORS).items()):
             self._prior(kind, m)
         self._n_kind: dict[str, int] = {}  # tracked keys per kind (prior exposure)
-        # plain dicts (insertion order == least recently touched first; touching
-        # re-inserts): an OrderedDict entry costs 50 bytes more per key
-        self._keys: dict[str, _Agent] = {}
+        # OrderedDicts, not dicts, though an entry costs ~50 bytes more: re-inserting
+        # touched keys leaves holes at a dict's front that next(iter()) must skip
+        self._keys: OrderedDict[str, _Agent] = OrderedDict()  # insertion order == least recently touched first
         # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution, channel)
-        self._self_seen: dict[str, tuple[str, float, str, str, str]] = {}
+        self._self_seen: OrderedDict[str, tuple[str, float, str, str, str]] = OrderedDict()
         self._now = -math.inf
         self.evicted_total = 0
         self.promoted_total = 0
@@ -305,8 +306,7 @@ class AgentSurge:
                              third_party_categories=frozenset(THIRD_PARTY_CATEGORIES),
                              third_party_total=0, own_line_total=0)
         self.__dict__.update(state)
-        self._self_seen = {k: v if len(v) == 5 else (*v, "") for k, v in self._self_seen.items()}
-        self._keys = dict(self._keys)
+        self._self_seen = OrderedDict((k, v if len(v) == 5 else (*v, "")) for k, v in self._self_seen.items())
 
     # ---------------------------------------------------------------- state
     def _prior(self, kind: str, mean: float = _OTHER_PRIOR) -> PopulationPrior:
