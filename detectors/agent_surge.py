@@ -76,11 +76,12 @@ days; ..."), never its value.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+import sys
+from collections import OrderedDict
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.rates import PopulationPrior, RateModel
+from detectors.rates import PopulationPrior, RateModel, expose_all
 from detectors.surprise import SURPRISE_FLOOR, Surprise
 from streamer.events import Event
 
@@ -131,15 +132,15 @@ _ROLE_PHRASES = (
 )
 
 
-def _subject(kind: str, roles: dict[str, int]) -> str:
+def _subject(kind: str, roles: tuple[str, ...]) -> str:
     """Sentence subject naming the kind of contact and how it was given, never its value."""
     noun = _KIND_NOUNS.get(kind) or f"a {kind} contact"
     if kind == "representative":  # the name *is* the representative
         phrase = noun
     elif kind == "organization":
-        phrase = noun + (" named as representative" if roles.get("representative") else " named in the complaints")
+        phrase = noun + (" named as representative" if "representative" in roles else " named in the complaints")
     else:
-        how = [p for r, p in _ROLE_PHRASES if roles.get(r)]
+        how = [p for r, p in _ROLE_PHRASES if r in roles]
         if len(how) > 2:
             how = [", ".join(how[:-1]), how[-1]]
         phrase = noun + (" given " + " and ".join(how) if how else "")
@@ -148,27 +149,93 @@ def _subject(kind: str, roles: dict[str, int]) -> str:
 
 
 
+def _last_seen(pairs: list, value: str, ts: float, cap: int) -> bool:
+    """Set ``value``'s last-seen time in a flat ``[name, ts, name, ts, ...]`` list
+    (first-seen order); True if it is new. At ``cap`` names the least recently
+    seen one (the first of equals) makes room -- a dict's behaviour in a third
+    of its memory, for the one to three names a key usually has."""
+    try:
+        i = pairs.index(value)  # names are str, times float: a name never matches a time
+    except ValueError:
+        if len(pairs) >= 2 * cap:
+            times = pairs[1::2]
+            j = 2 * times.index(min(times))
+            del pairs[j:j + 2]
+        pairs.append(sys.intern(value))
+        pairs.append(ts)
+        return True
+    pairs[i + 1] = ts
+    return False
+
+
+#: Shared role tuples: nearly every key has the same one or two, so keys share
+#: them instead of holding a copy each (bounded: past it, tuples are not shared).
+_ROLE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_ROLE_SETS = 256
+
+
+def _with_role(roles: tuple[str, ...], role: str) -> tuple[str, ...]:
+    t = (*roles, role)
+    shared = _ROLE_SETS.get(t)
+    if shared is None and len(_ROLE_SETS) < _MAX_ROLE_SETS:
+        shared = _ROLE_SETS[t] = t
+    return shared or t
+
+
+def _last(rec) -> float:
+    """Last-seen time of a member record: ``(first, last)`` or one time."""
+    return rec[1] if isinstance(rec, tuple) else rec
+
+
+def _flat(d) -> list:
+    """A ``{name: ts}`` dict of an older checkpoint as a flat pair list."""
+    if isinstance(d, dict):
+        return [x for kv in d.items() for x in kv]
+    return d
+
+
 class _Agent(SlotState):
-    """State of one tracked contact point."""
+    """State of one tracked contact point.
+
+    Compact on purpose (a flood can bring ``max_keys`` of them): institutions
+    and channels as flat ``[name, last ts, ...]`` lists, roles as a shared
+    tuple of names, event ids as a list trimmed to ``max_event_ids``, members
+    as ``complainant -> (first ts, last ts)`` (just the ts while both agree).
+    """
 
     __slots__ = ("kind", "members", "insts", "chans", "events", "rate", "roles", "first_ts", "last_ts", "n_events",
                  "fired", "own_line")
-    _SLOT_DEFAULTS = {"chans": {}, "own_line": False}  # absent from version-1 checkpoints
+    _SLOT_DEFAULTS = {"chans": [], "own_line": False}  # absent from version-1 checkpoints
 
-    def __init__(self, kind: str, ts: float, bucket: float, max_event_ids: int) -> None:
+    def __init__(self, kind: str, ts: float, bucket: float, max_event_ids: int | None = None) -> None:
         self.kind = kind
-        self.members: dict[str, list[float]] = {}  # complainant -> [first_ts, last_ts]
-        self.insts: dict[str, float] = {}  # institution -> last ts
-        self.chans: dict[str, float] = {}  # channel -> last ts
-        self.events: deque = deque(maxlen=max_event_ids)
+        # complainant -> (first_ts, last_ts), or the one ts while they are equal (a tuple less per member)
+        self.members: dict[str, tuple[float, float] | float] = {}
+        self.insts: list = []  # [institution, last ts, ...]
+        self.chans: list = []  # [channel, last ts, ...]
+        self.events: list[str] = []  # the last max_event_ids event ids
         self.rate = RateModel(bucket_seconds=bucket)
-        self.roles: dict[str, int] = {}
+        self.roles: tuple[str, ...] = ()  # roles the contact was given in, first-seen order
         self.first_ts = ts
         self.last_ts = ts
         self.n_events = 0
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
         self.own_line = False  # was judged an institution's own line (counted once)
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        # older checkpoints: dicts, a deque and role counts
+        self.insts, self.chans = _flat(self.insts), _flat(self.chans)
+        if not isinstance(self.events, list):
+            self.events = list(self.events)
+        for m, rec in self.members.items():
+            if isinstance(rec, list):
+                self.members[m] = tuple(rec)  # [first, last] lists
+        if not isinstance(self.roles, tuple):
+            roles: tuple[str, ...] = ()
+            for r in self.roles:
+                roles = _with_role(roles, r)
+            self.roles = roles
 
 
 class AgentSurge:
@@ -221,6 +288,8 @@ class AgentSurge:
         for kind, m in sorted((priors or DEFAULT_PRIORS).items()):
             self._prior(kind, m)
         self._n_kind: dict[str, int] = {}  # tracked keys per kind (prior exposure)
+        # OrderedDicts, not dicts, though an entry costs ~50 bytes more: re-inserting
+        # touched keys leaves holes at a dict's front that next(iter()) must skip
         self._keys: OrderedDict[str, _Agent] = OrderedDict()  # insertion order == least recently touched first
         # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution, channel)
         self._self_seen: OrderedDict[str, tuple[str, float, str, str, str]] = OrderedDict()
@@ -286,8 +355,7 @@ class AgentSurge:
         self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
-            for kind, prior in self.priors.items():  # population exposure up to now
-                prior.expose(ts, self._n_kind.get(kind, 0))
+            expose_all(self.priors, ts, self._n_kind)  # population exposure up to now
         out: list[Finding] = []
         seen_keys: set[str] = set()
         third_party_case = event.category in self.third_party_categories
@@ -341,7 +409,7 @@ class AgentSurge:
             p = self._prior(kind)
             p.expose(self._now, 0)
         self._n_kind[kind] = self._n_kind.get(kind, 0) + 1
-        return _Agent(kind, ts, self.bucket, self.max_event_ids)
+        return _Agent(kind, ts, self.bucket)
 
     def _touch(self, a: _Agent, who: str, ts: float, event_id: str, inst: str, channel: str, role: str) -> float | None:
         """Record one sighting. None if nothing new; else what the key's open
@@ -349,41 +417,55 @@ class AgentSurge:
         institution / channel / the founding complainant only."""
         a.last_ts = max(a.last_ts, ts)
         a.n_events += 1
-        a.events.append(event_id)
-        a.roles[role] = a.roles.get(role, 0) + 1
+        events = a.events
+        if events:
+            events.append(event_id)
+            if len(events) > self.max_event_ids:
+                del events[0]
+        else:  # a literal list is allocated exactly
+            a.events = [event_id]
+        if role not in a.roles:
+            a.roles = _with_role(a.roles, role)
         members = a.members
         # forget complainants not seen within the window
         lo = ts - self.window
-        if members and next(iter(members.values()))[1] < lo:  # oldest-seen first
-            for m in [m for m, (_, last) in members.items() if last < lo]:
+        if members and _last(next(iter(members.values()))) < lo:  # oldest-seen first
+            for m in [m for m, rec in members.items() if _last(rec) < lo]:
                 del members[m]
         grew: float | None = None
         rec = members.pop(who, None)
         if rec is None:
             founding = not members and a.rate.cur is None
-            rec = [ts, ts]
+            rec = ts
             before = a.rate.add(ts, 1.0)
             grew = -1.0 if founding else before
             if len(members) >= self.max_members:
                 del members[next(iter(members))]
         else:
-            rec[1] = max(rec[1], ts)
+            first = rec[0] if isinstance(rec, tuple) else rec
+            last = max(_last(rec), ts)
+            rec = first if last == first else (first, last)
         members[who] = rec  # most recently seen last
-        for seen, value, cap in ((a.insts, inst, self.max_insts), (a.chans, channel, self.max_channels)):
-            if value not in seen:
-                if grew is None:
-                    grew = -1.0
-                if len(seen) >= cap:
-                    del seen[min(seen, key=seen.__getitem__)]
-            seen[value] = ts
+        # names are interned: every key seen at one bank then holds the same string
+        if not a.insts:
+            a.insts = [sys.intern(inst), ts]
+            grew = -1.0 if grew is None else grew
+        elif _last_seen(a.insts, inst, ts, self.max_insts) and grew is None:
+            grew = -1.0
+        if not a.chans:
+            a.chans = [sys.intern(channel), ts]
+            grew = -1.0 if grew is None else grew
+        elif _last_seen(a.chans, channel, ts, self.max_channels) and grew is None:
+            grew = -1.0
         return grew
 
     def _judge(self, key: str, a: _Agent, event: Event) -> tuple[Finding | None, float, bool]:
         """(finding or None, score, whether the key is a typical one of its kind)."""
         ts = event.ts
         lo = ts - self.window
-        insts = sum(1 for t in a.insts.values() if t >= lo)
-        if insts <= 1 and all(ch in self.counter_channels for ch, t in a.chans.items() if t >= lo):
+        insts = sum(1 for t in a.insts[1::2] if t >= lo)
+        chans = [ch for ch, t in zip(a.chans[::2], a.chans[1::2]) if t >= lo]
+        if insts <= 1 and all(ch in self.counter_channels for ch in chans):
             # only ever at one institution's counter: the institution's own line
             if not a.own_line and len(a.members) >= 3:
                 a.own_line = True
@@ -411,7 +493,7 @@ class AgentSurge:
             return None, s.score, True
         a.fired = n
         self.findings_total += 1
-        span = ts - min(r[0] for r in a.members.values())
+        span = ts - min(r[0] if isinstance(r, tuple) else r for r in a.members.values())
         per30 = m * 30 * DAY / self.bucket
         noun = _KIND_NOUNS.get(a.kind) or f"a {a.kind} contact"
         where = f"{insts} institution{'s' if insts != 1 else ''}"
@@ -435,7 +517,7 @@ class AgentSurge:
                 "roles": roles,
                 "distinct_complainants": n,
                 "institutions": insts,
-                "channels": sorted(ch for ch, t in a.chans.items() if t >= lo),
+                "channels": sorted(chans),
                 "confined": insts <= 1,
                 "prior_factor": factor,
                 "window": fmt_window(self.window),

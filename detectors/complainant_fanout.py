@@ -105,12 +105,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import unicodedata
 from collections import OrderedDict, deque
 from typing import NamedTuple
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span
-from detectors.rates import PopulationPrior, RateModel
+from detectors.rates import PopulationPrior, RateModel, expose_all
 from detectors.textsig import effective_length, mask
 from streamer.events import Event
 
@@ -146,18 +147,31 @@ _TS, _ID, _INST, _CH, _FPH, _FPT, _REP = range(7)
 
 
 
+def _h64(s: str) -> int:
+    return int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def _surely_short(text: str, min_text: int) -> bool:
+    """True when ``effective_length(mask(text)) < min_text`` is certain without masking.
+
+    Masking never makes a text longer than the longer of it and its NFKC
+    form: every replacement puts one placeholder for one or more characters,
+    the rest only strips, and ``str.lower`` lengthens nothing but U+0130. Most
+    hotline records are this short, so they skip the regex passes.
+    """
+    if len(text) >= min_text or "\u0130" in text:
+        return False
+    return unicodedata.is_normalized("NFKC", text) or len(unicodedata.normalize("NFKC", text)) < min_text
+
+
 def _fp(text: str, min_text: int, chars: int) -> tuple[int | None, int | None]:
     """Head and tail fingerprints of the masked text (None if too short to mean anything)."""
-    if not text:
+    if not text or _surely_short(text, min_text):
         return None, None
     m = mask(text)
     if effective_length(m) < min_text:
         return None, None
-
-    def h(s: str) -> int:
-        return int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "big")
-
-    return h(m[:chars]), h(m[-chars:])
+    return _h64(m[:chars]), _h64(m[-chars:])
 
 
 class _Person(SlotState):
@@ -260,13 +274,12 @@ class ComplainantFanout:
         if self._since is None:
             self._since = ts
         if ts > self._now:
+            self._advance(ts, self._now)
             self._now = ts
-            for surge in self.surges.values():
-                self._close_buckets(surge, ts)
         who = event.complainant
-        p = self._people.pop(who, None)
+        p = self._people.get(who)
         if p is not None:
-            self._people[who] = p  # most recently touched last
+            self._people.move_to_end(who)  # most recently touched last
             if any(f[_ID] == event.event_id for f in p.filings):
                 return []  # a re-delivery: already counted
         else:
@@ -309,7 +322,12 @@ class ComplainantFanout:
     def _onsets(self, p: _Person, surge: _Surge, pattern: str, event: Event) -> list[Tier]:
         """Tiers this filing makes the complainant cross (counted in the series)."""
         new = []
+        # the metric never exceeds the filings kept (+1 for repeats): most
+        # complainants file once and cannot cross any tier
+        bound = len(p.filings) + (pattern == "repeat")
         for tier in surge.tiers:
+            if bound < tier.count:
+                continue
             recent = self._window(p, tier.window)
             if self._metric(pattern, recent) < tier.count:
                 continue
@@ -323,6 +341,19 @@ class ComplainantFanout:
             surge.onsets_total += 1
             new.append(tier)
         return new
+
+    def _advance(self, ts: float, prev: float) -> None:
+        """Move every series from ``prev`` (the latest event time so far) to
+        ``ts``. All series share one bucket clock, so only an event that opens
+        a new bucket closes buckets; otherwise the priors just gain exposure
+        (all ``_close_buckets`` would do then)."""
+        b = self.bucket
+        if prev == -math.inf or math.floor(ts / b) > math.floor(prev / b):
+            for surge in self.surges.values():
+                self._close_buckets(surge, ts)
+            return
+        for surge in self.surges.values():
+            expose_all(surge.priors, ts, default=1.0)
 
     def _close_buckets(self, surge: _Surge, ts: float) -> None:
         """Advance the series to ``ts``: a closed day teaches the baseline its

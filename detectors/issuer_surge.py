@@ -136,7 +136,7 @@ from collections import OrderedDict, deque
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.rates import PopulationPrior, RateModel, surprise
+from detectors.rates import PopulationPrior, RateModel, expose_all, surprise
 from detectors.surprise import SURPRISE_FLOOR, Surprise
 from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons, split_seal
 from streamer.events import Event
@@ -347,8 +347,7 @@ class IssuerSurge:
             self._t0 = ts
         if ts > self._now:
             self._now = ts
-            for cls, prior in self.priors.items():  # population exposure up to now
-                prior.expose(ts, self._n_class.get(cls, 0))
+            expose_all(self.priors, ts, self._n_class)  # population exposure up to now
         if not event.attachments:
             return []
         # group this event's certificates by (class, normalised issuer), in attachment order

@@ -41,10 +41,10 @@ value is infinitely surprising).
 from __future__ import annotations
 
 import math
+import struct
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-from river import stats
 
 from detectors.base import SlotState
 
@@ -57,6 +57,7 @@ __all__ = [
     "nbinom_sf",
     "surprise",
     "PopulationPrior",
+    "expose_all",
     "RateModel",
     "Surprise",
 ]
@@ -253,6 +254,50 @@ class PopulationPrior:
         return f"PopulationPrior(mean={m:.4g}, var={v:.4g}, exposure={self.s_e:.4g})"
 
 
+def expose_all(
+    priors: Mapping[str, PopulationPrior] | Iterable[PopulationPrior],
+    ts: float,
+    counts: Mapping[str, float] | None = None,
+    default: float = 0,
+) -> None:
+    """``expose(ts, n)`` for several priors at one event time, cheaply.
+
+    Detectors expose every prior they keep each time event time moves on
+    (exposure is key-time, and it decays), i.e. on nearly every event. This is
+    the same arithmetic as :meth:`PopulationPrior.expose` -- bit for bit, so
+    results do not change -- with the decay factor computed once for priors
+    sharing a time step and half-life, and priors with nothing to decay and no
+    keys (kinds never seen yet) only moved to ``ts``. ``priors`` is a mapping
+    (then ``n`` is ``counts.get(name, default)``) or an iterable (``n`` is
+    ``default``).
+    """
+    if isinstance(priors, dict) or isinstance(priors, Mapping):  # the plain-dict check first: the ABC one is slow
+        items = priors.items()
+    else:
+        items = ((None, p) for p in priors)
+    last_dt = last_hl = decay = None
+    for name, p in items:
+        t = p.t
+        if t is None:
+            p.t = ts
+            continue
+        dt = ts - t
+        if dt <= 0.0:
+            continue
+        n = default if counts is None else counts.get(name, default)
+        if not n and p.s_e == 0.0 and p.s_c == 0.0 and p.s_c2 == 0.0:
+            p.t = ts  # zeros stay zeros: nothing else would change
+            continue
+        hl = p.halflife
+        if dt != last_dt or hl != last_hl:
+            decay = 0.5 ** (dt / hl)
+            last_dt, last_hl = dt, hl
+        p.s_c *= decay
+        p.s_c2 *= decay
+        p.s_e = p.s_e * decay + n * dt / p.bucket_seconds
+        p.t = ts
+
+
 @dataclass(slots=True, frozen=True)
 class Surprise:
     """The most surprising window of a ``RateModel.score`` call."""
@@ -267,19 +312,58 @@ class Surprise:
     per_scale: tuple[float, ...] = ()  # uncorrected -log10 p of every window, in ``scales`` order
 
 
+class _EWValue:
+    """What ``RateModel.mean`` / ``.var`` return: the current value behind ``get()``
+    (the interface of the river statistics these replaced)."""
+
+    __slots__ = ("_v",)
+
+    def __init__(self, v: float) -> None:
+        self._v = v
+
+    def get(self) -> float:
+        return self._v
+
+
+#: bincode layout of river 0.26's ``RsEWVar`` state (EW mean of x, alpha,
+#: 1 - alpha, initialised flag, EW mean of x^2, ...), for old checkpoints.
+_RS_EWVAR = struct.Struct("<dddBd")
+
+
+def _from_river(mean, var) -> tuple[float | None, float | None, float]:
+    """(EW mean, EW mean of squares, fading factor) of a checkpoint's river
+    ``EWMean``/``EWVar`` pair -- exactly, from the Rust state, where it parses."""
+    ff = float(mean.fading_factor)
+    try:
+        m1, _, _, init, m2 = _RS_EWVAR.unpack_from(var._ewvar.__getstate__())
+        if not init:
+            return None, None, ff
+        return mean.get(), m2, ff
+    except Exception:  # another river layout: rebuild E[x^2] from the variance (last bits may differ)
+        m1 = mean.get()
+        return m1, var.get() + m1 * m1, ff
+
+
 class RateModel(SlotState):
     """Event-time bucketed counts of one key with an EW baseline.
 
     ``add(ts, value)`` puts ``value`` (1 for a count) into the bucket holding
     ``ts``; late events (``ts`` before the open bucket) count in the open one.
-    Closing a bucket feeds its count to the river baseline; idle buckets in between are fed as zeros, at most ``max_idle``
+    Closing a bucket feeds its count to the EW baseline; idle buckets in between are fed as zeros, at most ``max_idle``
     of them (after that the baseline has decayed as far as matters).
     The last ``max_recent`` arrivals are kept for exact sliding-window sums.
     A caller that finds the open bucket anomalous sets ``hot``; that bucket is
     then left out of the baseline, so a surge does not become its own normal.
+
+    The baseline is river's ``EWMean``/``EWVar`` arithmetic (bit for bit:
+    first value as is, then ``a x + (1 - a) m``; variance ``E[x^2] - m^2``)
+    kept as two floats: detectors hold one RateModel per tracked key, and two
+    river objects plus a 64-slot deque were most of a key's memory. ``m1`` is
+    None until a bucket is learned; ``mean``/``var`` give ``.get()`` views.
     """
 
-    __slots__ = ("bucket_seconds", "max_idle", "cur", "count", "n", "mean", "var", "recent", "hot")
+    __slots__ = ("bucket_seconds", "max_idle", "cur", "count", "n", "ff", "m1", "m2", "recent", "max_recent", "hot")
+    _SLOT_DEFAULTS = {"max_recent": 64}
 
     def __init__(
         self,
@@ -288,37 +372,83 @@ class RateModel(SlotState):
         max_idle: int = 60,
         max_recent: int = 64,
     ) -> None:
+        if not 0.0 <= fading_factor <= 1.0:
+            raise ValueError("fading_factor must be in [0, 1]")
         self.bucket_seconds = float(bucket_seconds)
         self.max_idle = max_idle
         self.cur: int | None = None
         self.count = 0.0
         self.n = 0  # closed buckets seen (including fed idle zeros)
-        self.mean = stats.EWMean(fading_factor)
-        self.var = stats.EWVar(fading_factor)
-        self.recent: deque = deque(maxlen=max_recent)
+        self.ff = fading_factor
+        self.m1: float | None = None  # EW mean of learned bucket counts
+        self.m2: float | None = None  # EW mean of their squares
+        self.recent: list[float] = []  # flat [ts, value, ts, value, ...], oldest first, at most max_recent pairs
+        self.max_recent = max_recent
         self.hot = False  # set by the caller: the open bucket is anomalous, do not learn it
+
+    def __setstate__(self, state: dict) -> None:
+        if "ff" not in state and "mean" in state:  # a checkpoint with river statistics and a deque
+            state = dict(state)
+            mean, var = state.pop("mean"), state.pop("var")
+            state["m1"], state["m2"], state["ff"] = _from_river(mean, var)
+            recent = state.get("recent")
+            if isinstance(recent, deque):
+                state["max_recent"] = recent.maxlen if recent.maxlen is not None else 64
+        recent = state.get("recent")
+        if recent and isinstance(recent[0], tuple):  # (ts, value) pairs: flatten
+            state = dict(state, recent=[x for tv in recent for x in tv])
+        super().__setstate__(state)
+
+    @property
+    def mean(self) -> _EWValue:
+        """EW mean of the learned buckets (0.0 before the first)."""
+        return _EWValue(0.0 if self.m1 is None else self.m1)
+
+    @property
+    def var(self) -> _EWValue:
+        """EW variance of the learned buckets (0.0 before the first)."""
+        m1 = self.m1
+        return _EWValue(0.0 if m1 is None else self.m2 - m1 * m1)
+
+    def _learn(self, x: float) -> None:
+        m1, a = self.m1, self.ff
+        if m1 is None:
+            self.m1 = float(x)
+            self.m2 = float(x * x)
+        else:
+            b = 1.0 - a
+            self.m1 = a * x + b * m1
+            self.m2 = a * (x * x) + b * self.m2
 
     def bucket_of(self, ts: float) -> int:
         return math.floor(ts / self.bucket_seconds)
 
     def advance(self, ts: float) -> None:
         """Close every bucket before the one holding ``ts``."""
-        b = self.bucket_of(ts)
-        if self.cur is None:
+        b = math.floor(ts / self.bucket_seconds)
+        cur = self.cur
+        if cur is None:
             self.cur = b
             return
-        if b <= self.cur:
+        if b <= cur:
             return
-        c = self.count
         if not self.hot:
-            self.mean.update(c)
-            self.var.update(c)
+            self._learn(self.count)
             self.n += 1
         self.hot = False
-        idle = min(b - self.cur - 1, self.max_idle)
-        for _ in range(idle):
-            self.mean.update(0.0)
-            self.var.update(0.0)
+        idle = min(b - cur - 1, self.max_idle)
+        if idle > 0:  # idle buckets are learned as zeros (the _learn arithmetic, inlined)
+            a = self.ff
+            om = 1.0 - a
+            m1, m2 = self.m1, self.m2
+            k = idle
+            if m1 is None:
+                m1 = m2 = 0.0
+                k -= 1
+            for _ in range(k):
+                m1 = a * 0.0 + om * m1
+                m2 = a * 0.0 + om * m2
+            self.m1, self.m2 = m1, m2
         self.n += idle
         self.cur = b
         self.count = 0.0
@@ -328,18 +458,27 @@ class RateModel(SlotState):
         self.advance(ts)
         before = self.count
         self.count += value
-        self.recent.append((ts, value))
+        r = self.recent
+        if r:
+            r.append(ts)
+            r.append(value)
+        else:  # a literal list is allocated exactly: most keys see one arrival
+            r = self.recent = [ts, value]
+        if len(r) > 2 * self.max_recent:
+            del r[:2]
         return before
 
     def window_sum(self, ts: float, seconds: float) -> float:
         """Sum of the kept arrivals in ``(ts - seconds, ts]``."""
         lo = ts - seconds
         s = 0.0
-        for t, v in reversed(self.recent):
+        r = self.recent
+        for i in range(len(r) - 2, -1, -2):
+            t = r[i]
             if t <= lo:
                 break
             if t <= ts:
-                s += v
+                s += r[i + 1]
         return s
 
     def window_sums(self, ts: float, seconds: tuple[float, ...]) -> list[float]:
@@ -350,7 +489,9 @@ class RateModel(SlotState):
         out = [0.0] * n
         acc = 0.0
         j = 0
-        for t, v in reversed(self.recent):
+        r = self.recent
+        for i in range(len(r) - 2, -1, -2):
+            t = r[i]
             if t > ts:
                 continue
             while t <= los[j]:
@@ -358,7 +499,7 @@ class RateModel(SlotState):
                 j += 1
                 if j == n:
                     return out
-            acc += v
+            acc += r[i + 1]
         while j < n:
             out[order[j]] = acc
             j += 1

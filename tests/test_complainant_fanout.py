@@ -293,3 +293,23 @@ def test_contract_deterministic_across_processes_with_different_hash_seeds(strea
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True).stdout)
     assert outs[0] == outs[1] == contract.as_json(run(ComplainantFanout(), stream))
     assert outs[0] != b"[]"
+
+
+def test_short_text_shortcut_never_skips_a_fingerprint_masking_would_give():
+    """_surely_short must only say "short" when mask() agrees (it skips the regex passes)."""
+    import random
+
+    from detectors.complainant_fanout import _surely_short
+    from detectors.textsig import effective_length, mask
+
+    rng = random.Random(11)
+    alphabet = "客户来电查询还款金额本人张三我叫李四某先生女士逾期催收元万期月年0123456789abc，。：@.-¥ ㍿⑳ＡİK"
+    n_short = 0
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if _surely_short(text, 24):
+            n_short += 1
+            assert effective_length(mask(text)) < 24, text
+        elif len(text) < 24:  # the shortcut stays off for texts NFKC or lower() could lengthen
+            assert any(ch in text for ch in "㍿⑳İ")
+    assert n_short > 500

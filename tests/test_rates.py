@@ -167,3 +167,78 @@ def test_rate_model_pickles_mid_stream_and_continues_identically():
         a.add(i * 1000.0, value=float(i % 7))
         b.add(i * 1000.0, value=float(i % 7))
         assert a.score(i * 1000.0, (3600.0, 6 * 3600.0), prior) == b.score(i * 1000.0, (3600.0, 6 * 3600.0), prior)
+
+
+def _river_reference(values, fading_factor):
+    """river's EWMean / EWVar fed the same values (what RateModel used to hold)."""
+    from river import stats
+
+    m, v = stats.EWMean(fading_factor), stats.EWVar(fading_factor)
+    for x in values:
+        m.update(x)
+        v.update(x)
+    return m, v
+
+
+def test_ew_baseline_is_rivers_arithmetic_bit_for_bit():
+    import random
+
+    rng = random.Random(5)
+    for ff in (0.1, 0.05, 0.3):
+        rm = RateModel(bucket_seconds=DAY, fading_factor=ff, max_idle=5)
+        learned = []
+        ts = 0.0
+        for _ in range(300):
+            ts += rng.choice([600.0, 3 * 3600.0, DAY, 4 * DAY, 9 * DAY])
+            before_cur, count, hot = rm.cur, rm.count, rng.random() < 0.1
+            rm.hot = hot
+            rm.add(ts, rng.choice([1.0, 0.5, 2.25]))
+            if before_cur is not None and rm.cur > before_cur:
+                if not hot:
+                    learned.append(count)
+                learned.extend([0.0] * min(rm.cur - before_cur - 1, 5))
+            m, v = _river_reference(learned, ff)
+            assert (rm.mean.get(), rm.var.get()) == (m.get(), v.get())
+            assert rm.n == len(learned)
+
+
+def test_checkpoint_with_river_statistics_and_deque_loads_exactly():
+    from collections import deque
+
+    values = [3.0, 0.0, 1.5, 7.0, 0.0]
+    m, v = _river_reference(values, 0.1)
+    ref = RateModel(bucket_seconds=DAY)
+    for x in values:
+        ref._learn(x)
+    old_state = {"bucket_seconds": DAY, "max_idle": 60, "cur": 4, "count": 2.0, "n": 5, "mean": m, "var": v,
+                 "recent": deque([(4 * DAY, 1.0), (4 * DAY + 1, 1.0)], maxlen=16), "hot": False}
+    rm = RateModel.__new__(RateModel)
+    rm.__setstate__(old_state)
+    assert (rm.m1, rm.m2) == (ref.m1, ref.m2)
+    assert rm.max_recent == 16 and rm.recent == [4 * DAY, 1.0, 4 * DAY + 1, 1.0]
+    for i in range(20):  # keeps at most max_recent arrivals, like the deque did
+        rm.add(4 * DAY + 10 + i)
+    assert len(rm.recent) == 2 * 16
+    rm2 = pickle.loads(pickle.dumps(rm))
+    assert rm2.__getstate__() == rm.__getstate__()
+
+
+def test_expose_all_matches_expose_bit_for_bit():
+    from detectors.rates import expose_all
+
+    a = {k: PopulationPrior(0.01 * (i + 1), r=0.5, halflife=(5 + i) * DAY) for i, k in enumerate("xyzw")}
+    b = {k: PopulationPrior(0.01 * (i + 1), r=0.5, halflife=(5 + i) * DAY) for i, k in enumerate("xyzw")}
+    counts = {"x": 3, "y": 0, "z": 1}
+    ts = 1000.0
+    for step in range(200):
+        ts += 37.0 * (step % 5)
+        for k, p in a.items():
+            p.expose(ts, counts.get(k, 0))
+        expose_all(b, ts, counts)
+        if step % 7 == 0:
+            a["x"].arrival(1.0)
+            b["x"].arrival(1.0)
+        if step == 50:
+            counts["w"] = 2  # a kind that had no keys gets some
+    for k in a:
+        assert (a[k].s_c, a[k].s_c2, a[k].s_e, a[k].t) == (b[k].s_c, b[k].s_c2, b[k].s_e, b[k].t)
