@@ -253,7 +253,8 @@ def check(doc: dict) -> float:
             raise InvalidEvent("complainant.age", f"must be an integer, got {type(age).__name__}")
         if not 0 <= age <= 130:
             raise InvalidEvent("complainant.age", f"{age} is outside 0..130")
-    if "region" in c:
+    v = c.get("region")
+    if not (isinstance(v, str) and len(v) <= 32) and (v is not None or "region" in c):
         _str(c, "region", "complainant.region", required=False, max_len=32)
     cts = get("contacts")
     if not (isinstance(cts, list) and len(cts) <= 32):
@@ -268,8 +269,11 @@ def check(doc: dict) -> float:
     v = get("text")
     if not (isinstance(v, str) and len(v) <= 65536) and (v is not None or "text" in doc):
         _str(doc, "text", "text", required=False, max_len=65536)
-    if "demands" in doc:
-        for i, d in enumerate(_list(doc, "demands", "demands", 16)):
+    ds = get("demands")
+    if ds is not None or "demands" in doc:
+        if not (isinstance(ds, list) and len(ds) <= 16):
+            ds = _list(doc, "demands", "demands", 16)
+        for i, d in enumerate(ds):
             if not isinstance(d, str) or d not in DEMANDS:
                 raise InvalidEvent(f"demands[{i}]", f"{_fmt(d)} is not one of {', '.join(sorted(DEMANDS))}")
     if "amount" in doc:

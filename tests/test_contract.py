@@ -153,3 +153,47 @@ def test_timestamp_fast_path_is_the_exact_parse(v):
                                "２024-03-04T00:03:07Z", "2024-03-04T00:03:07\uff0b08:00", 20240304, None])
 def test_timestamp_fast_path_edge_cases(v):
     assert _outcome(parse_ts, v) == _outcome(_parse_ts_exact, v)
+
+
+# --- the validator's fast checks change no verdict and no message ---------------------------
+
+class _Str(str):
+    pass
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["complainant"].update(region=None), "complainant.region: must be a string, got null"),
+    (lambda d: d["complainant"].update(region="r" * 33), "complainant.region: is longer than 32 characters (33)"),
+    (lambda d: d.update(text=None), "text: must be a string, got null"),
+    (lambda d: d.update(repeat_of=None), "repeat_of: must be a string, got null"),
+    (lambda d: d.update(demands=None), "demands: must be an array, got null"),
+    (lambda d: d.update(demands=["refund"] * 17), "demands: has 17 items, at most 16 allowed"),
+    (lambda d: d.update(contacts=None), "contacts: must be an array, got null"),
+    (lambda d: d.update(contacts={"kind": "phone"}), "contacts: must be an array, got dict"),
+    (lambda d: d.update(contacts=[{"kind": "phone", "value": ""}]), "contacts[0].value: must not be empty"),
+    (lambda d: d.update(contacts=[{"kind": "phone", "value": "1"}, "x"]), "contacts[1]: must be an object, got str"),
+    (lambda d: d.update(contacts=[{"kind": ["phone"], "value": "1"}]),
+     "contacts[0].kind: ['phone'] is not one of address, email, organization, phone, representative, wechat"),
+    (lambda d: d.update(channel={"a": 1}),
+     "channel: {'a': 1} is not one of app, branch, email, hotline, letter, other, regulator, social"),
+    (lambda d: d.update(institution="b" * 65), "institution: is longer than 64 characters (65)"),
+])
+def test_exact_messages_behind_the_fast_checks(mutate, message):
+    doc = raw_event(contacts=[("phone", "13800000000", "self")], text="hello")
+    mutate(doc)
+    with pytest.raises(InvalidEvent) as ei:
+        validate(doc)
+    assert str(ei.value) == message
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.update(contacts=[{"kind": "phone", "value": "1", "role": None}]),  # explicit null role: accepted today
+    lambda d: d.update(contacts=[{"kind": _Str("phone"), "value": _Str("1"), "role": _Str("self")}]),
+    lambda d: d.update(channel=_Str("app"), event_id=_Str("e"), demands=[_Str("refund")]),
+    lambda d: d.update(repeat_of="e-0", text="x" * 65536, contacts=[{"kind": "phone", "value": "1"}] * 32),
+    lambda d: d["complainant"].update(region="r" * 32),
+])
+def test_rare_valid_shapes_still_pass(mutate):
+    doc = raw_event(contacts=[("phone", "13800000000", "self")], text="hello")
+    mutate(doc)
+    validate(doc)
