@@ -9,7 +9,6 @@ Values are normalised first so trivial reformatting does not split a key.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import unicodedata
@@ -21,7 +20,20 @@ DEV_KEY = "surgewatch-development-key-not-for-production"
 DIGEST_HEX = 16  # 64 bits: collisions are negligible at any realistic key count
 
 _NON_DIGIT = re.compile(r"\D+")
-_SPACE = re.compile(r"\s+")
+
+
+def _hmac_states(key: bytes) -> tuple["hashlib._Hash", "hashlib._Hash"]:
+    """SHA-256 states that have absorbed ``key XOR ipad`` / ``key XOR opad`` (RFC 2104).
+
+    A key longer than the 64-byte block is hashed first, as ``hmac`` does.
+    """
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
 
 
 class MissingKeyError(RuntimeError):
@@ -34,30 +46,56 @@ def normalise_value(kind: str, value: str) -> str:
     Phones keep digits only and drop a leading country code 86 / 0086;
     emails and wechat ids are case-folded; everything is NFKC-normalised
     (full-width digits become ASCII) with white space removed.
+
+    Most values on the wire are plain ASCII, which NFKC never changes, so the
+    Unicode normalisation (the dearest step) is skipped for them; a phone that
+    is already all ASCII digits needs no clean-up at all.
+    ``"".join(v.split())`` removes exactly the white space the former ``\\s+``
+    regex did (both use ``str.isspace``; tests check every code point).
     """
-    v = unicodedata.normalize("NFKC", value).strip()
+    if value.isascii():
+        if kind == "phone" and value.isdigit():
+            digits = value
+            if digits.startswith("0086"):
+                return digits[4:] or value
+            if digits.startswith("86") and len(digits) == 13:
+                return digits[2:]
+            return digits
+        v = value
+    else:
+        v = unicodedata.normalize("NFKC", value)
     if kind == "phone":
+        v = v.strip()
         digits = _NON_DIGIT.sub("", v)
         if digits.startswith("0086"):
             digits = digits[4:]
         elif digits.startswith("86") and len(digits) == 13:
             digits = digits[2:]
         return digits or v
-    v = _SPACE.sub("", v)
+    v = "".join(v.split())
     if kind in ("email", "wechat"):
         return v.casefold()
     return v
 
 
 class Pseudonymizer:
-    """Turns (namespace, value) into ``namespace:<hex>`` with a keyed HMAC."""
+    """Turns (namespace, value) into ``namespace:<hex>`` with a keyed HMAC.
 
-    __slots__ = ("_key", "_cache", "_cache_max")
+    The HMAC is HMAC-SHA256 exactly as ``hmac.new(key, msg, sha256)`` computes
+    it (RFC 2104), but the key-dependent first block of the inner and outer
+    hash is absorbed once here and each call continues from a ``.copy()`` of
+    those states: a third of the cost of ``hmac.new`` per value, same bits
+    (tests compare against ``hmac`` for many keys and values).
+    """
+
+    __slots__ = ("_key", "_inner", "_outer", "_cache", "_cache_max")
 
     def __init__(self, key: str | bytes, cache_max: int = 65536) -> None:
         if not key:
             raise MissingKeyError(f"pseudonym key is empty; set {KEY_ENV}")
         self._key = key.encode() if isinstance(key, str) else key
+        self._inner, self._outer = _hmac_states(self._key)
+        # raw (namespace, value) -> pseudonym: a hit skips normalising too
         self._cache: dict[tuple[str, str], str] = {}
         self._cache_max = cache_max
 
@@ -80,16 +118,19 @@ class Pseudonymizer:
         return self._key == DEV_KEY.encode()
 
     def __call__(self, namespace: str, value: str) -> str:
-        norm = normalise_value(namespace, value)
-        ck = (namespace, norm)
+        ck = (namespace, value)
         hit = self._cache.get(ck)
         if hit is not None:
             return hit
-        digest = hmac.new(self._key, f"{namespace}\x00{norm}".encode(), hashlib.sha256).hexdigest()
-        out = f"{namespace}:{digest[:DIGEST_HEX]}"
-        if len(self._cache) >= self._cache_max:
-            self._cache.clear()  # cheap bound; the cache is only an accelerator
-        self._cache[ck] = out
+        inner = self._inner.copy()
+        inner.update(f"{namespace}\x00{normalise_value(namespace, value)}".encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        out = f"{namespace}:{outer.hexdigest()[:DIGEST_HEX]}"
+        cache = self._cache
+        if len(cache) >= self._cache_max:
+            cache.clear()  # cheap bound; the cache is only an accelerator
+        cache[ck] = out
         return out
 
     def __getstate__(self):  # never pickle the secret into a checkpoint
