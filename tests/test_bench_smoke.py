@@ -41,3 +41,16 @@ def test_memory_quick(tmp_path):
         last = r["flood"]["points"][-1]
         assert last["tracked"] > 0 and last["pickled"] > 0, det
         assert r["tracemalloc"], det
+
+
+def test_ingest_bench_runs(tmp_path):
+    out = tmp_path / "ingest.json"
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "ingest.py"), "--rounds", "1", "--stream", "hotline",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["events"] > 0
+    stages = res["us_per_event"]
+    assert set(stages) == {"decode", "validate", "to_event", "total"}
+    # the total is measured as its own pass, so it is roughly (not exactly) the sum of the stages
+    assert all(stages[s]["median_us"] > 0 for s in stages)
