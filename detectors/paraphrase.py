@@ -52,10 +52,18 @@ class RareShingles:
         self.epoch: int | None = None
         self._salts = np.array(_SALTS[:depth], dtype=np.uint64)
 
-    def _rows(self, hashes: np.ndarray) -> np.ndarray:
+    def _cells(self, hashes: np.ndarray) -> np.ndarray:
+        """Flat indices into ``counts`` (row ``r`` at ``r * width``), shape (depth, n).
+
+        Flat indexing of the raveled table is one gather instead of numpy's
+        slower two-array fancy indexing; the cells are the same.
+        """
         with np.errstate(over="ignore"):
             mixed = (hashes[None, :] * (self._salts[:, None] | np.uint64(1))) >> np.uint64(40)
-        return (mixed % np.uint64(self.width)).astype(np.intp)
+        w = self.width
+        cols = mixed & np.uint64(w - 1) if w & (w - 1) == 0 else mixed % np.uint64(w)
+        cols += np.arange(0, self.depth * w, w, dtype=np.uint64)[:, None]
+        return cols.astype(np.intp)
 
     def _decay_to(self, ts: float) -> None:
         e = int(ts // self.half_life)
@@ -73,14 +81,18 @@ class RareShingles:
         self._decay_to(ts)
         if hashes.shape[0] == 0:
             return hashes
-        idx = self._rows(hashes)
-        rows = np.arange(self.depth)[:, None]
+        cells = self._cells(hashes)
+        if not self.counts.flags.c_contiguous:  # (a view below must write through)
+            self.counts = np.ascontiguousarray(self.counts)
+        flat = self.counts.reshape(-1)
         if self.docs >= self.min_docs:
-            df = self.counts[rows, idx].min(axis=0)
+            df = flat[cells].min(axis=0)
             out = hashes[df <= self.max_df * self.docs]
         else:  # too few letters yet to know what is common: nothing counts as rare
             out = hashes[:0]
-        self.counts[rows, idx] += 1.0   # unique hashes: no double counting within a doc
+        # unique hashes: no double counting within a doc (and a cell two hashes
+        # share within a row is, as with any fancy-index +=, raised once)
+        flat[cells] += 1.0
         self.docs += 1.0
         return out
 

@@ -49,7 +49,7 @@ from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.rates import PopulationPrior, RateModel
-from detectors.textsig import MinHasher, effective_length, mask, shingle_hashes, signature_hex
+from detectors.textsig import MinHasher, effective_length, mask, rolling_hashes, signature_hex, sort_unique
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -256,7 +256,9 @@ class TemplateSurge:
 
     def _assign(self, event: Event, masked: str, length: int) -> list[Finding]:
         ts = event.ts
-        sig = self.hasher.signature(shingle_hashes(masked, self.shingle))
+        # both shingle sizes from one pass; the signature takes the raw multiset
+        near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
+        sig = self.hasher.signature(near)
         bks = self.hasher.band_keys(sig)
         best, best_sim = -1, -1.0
         cands = self._candidates(bks)
@@ -266,7 +268,7 @@ class TemplateSurge:
             i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
             best, best_sim = cands[i], float(sims[i])
         # every long text counts in the rare-shingle document frequency
-        rare = self.rare.rare(shingle_hashes(masked, self.rare_shingle), ts)
+        rare = self.rare.rare(sort_unique(para), ts)
         if best >= 0 and best_sim >= self.similarity:
             c = self._clusters[best]
             if c.events is not None and event.event_id in c.events:

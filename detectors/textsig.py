@@ -41,6 +41,8 @@ __all__ = [
     "mask",
     "effective_length",
     "shingle_hashes",
+    "rolling_hashes",
+    "sort_unique",
     "minhash",
     "jaccard",
     "band_keys",
@@ -167,32 +169,53 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
+def rolling_hashes(masked: str, ks: tuple[int, ...] = (4,)) -> list[np.ndarray]:
+    """For each ``k`` in ``ks``: the uint64 hashes of every ``k``-character
+    window of ``masked``, in text order, repeats kept (a multiset; see
+    ``sort_unique``).
+
+    All sizes come from one code-point array and one rolling pass: the hash
+    of a ``j+1``-window is the ``j``-window's times ``P`` plus the next code
+    point, so the 3-shingles of the paraphrase tier are a by-product of the
+    4-shingles of the near-duplicate tier instead of a second encode and
+    pass. A text shorter than ``k`` yields one hash (the whole text); an
+    empty text yields an empty array.
+    """
+    if not masked:
+        return [np.empty(0, dtype=np.uint64) for _ in ks]
+    cps = np.frombuffer(masked.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = cps.shape[0]
+    want = {min(k, n) for k in ks}
+    top = max(want)
+    got: dict[int, np.ndarray] = {}
+    h = cps  # hashes of the 1-windows; after step j, of the (j+1)-windows
+    with np.errstate(over="ignore"):
+        for j in range(1, top + 1):
+            if j in want:
+                got[j] = _mix64(h)
+            if j < top:
+                h = h[:-1] * _P + cps[j:]
+    return [got[min(k, n)] for k in ks]
+
+
+def sort_unique(h: np.ndarray) -> np.ndarray:
+    """Sorted unique copy of a uint64 array (cheaper than np.unique's general path)."""
+    if h.shape[0] <= 1:
+        return h.copy()
+    h = np.sort(h)
+    keep = np.empty(h.shape[0], dtype=bool)
+    keep[0] = True
+    np.not_equal(h[1:], h[:-1], out=keep[1:])
+    return h[keep]
+
+
 def shingle_hashes(masked: str, k: int = 4) -> np.ndarray:
     """Sorted unique uint64 hashes of the ``k``-character shingles of ``masked``.
 
     A text shorter than ``k`` yields one shingle (the whole text); an empty
     text yields an empty array.
     """
-    if not masked:
-        return np.empty(0, dtype=np.uint64)
-    cps = np.frombuffer(masked.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    n = cps.shape[0]
-    if n <= k:
-        h = np.zeros(1, dtype=np.uint64)
-        for c in cps:
-            h = h * _P + c
-        return _mix64(h)
-    m = n - k + 1
-    with np.errstate(over="ignore"):
-        h = cps[:m].copy()
-        for j in range(1, k):
-            h = h * _P + cps[j : j + m]
-        h = np.sort(_mix64(h))
-    # unique of a sorted array: far cheaper than np.unique's general path
-    keep = np.empty(h.shape[0], dtype=bool)
-    keep[0] = True
-    np.not_equal(h[1:], h[:-1], out=keep[1:])
-    return h[keep]
+    return sort_unique(rolling_hashes(masked, (k,))[0])
 
 
 class MinHasher:
@@ -217,12 +240,18 @@ class MinHasher:
         self.band_salt = rng.integers(0, 2**63, bands, dtype=np.uint64)
 
     def signature(self, hashes: np.ndarray) -> np.ndarray:
-        """uint32 MinHash signature of a set of shingle hashes (all-0xFFFFFFFF if empty)."""
+        """uint32 MinHash signature of a set of shingle hashes (all-0xFFFFFFFF if empty).
+
+        Order and repeats in ``hashes`` do not matter (a minimum), so the raw
+        ``rolling_hashes`` can be passed without sorting them.
+        """
         if hashes.shape[0] == 0:
             return np.full(self.num_perm, 0xFFFFFFFF, dtype=np.uint32)
         with np.errstate(over="ignore"):
-            hv = (np.multiply.outer(self.a, hashes) + self.b[:, None]) >> _S32
-        return hv.min(axis=1).astype(np.uint32)
+            hv = np.multiply.outer(self.a, hashes)
+            hv += self.b[:, None]  # in place: one (num_perm x n) temporary, not three
+        # the shift is monotone, so it commutes with the minimum: shift num_perm values, not num_perm x n
+        return (hv.min(axis=1) >> _S32).astype(np.uint32)
 
     def band_keys(self, sig: np.ndarray) -> list[int]:
         """One Python int per band: a stable hash of (band index, band slots)."""
