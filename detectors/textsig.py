@@ -70,7 +70,11 @@ _NEEDS_NFKC = re.compile("[\uff10-\uff19\uff20-\uff3a\uff41-\uff5a\u2150-\u218f\
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # One pass finds every numeric span (the hot path: one regex scan, not one per
 # number format); _num_class then decides what the span is.
-_NUM_SPAN = re.compile(r"[¥￥$+]?\d(?:[\d \t,，.:：/\-年月日号份xX万千百亿]*[\d年月日号份xX万千百亿])?")
+# It opens with one character class (the optional currency sign folded into it,
+# a look-behind then telling a sign, which needs a digit next, from a digit), so
+# the regex engine skips ahead to candidate characters instead of trying the
+# optional sign at every position: same matches as ``[¥￥$+]?\d...``.
+_NUM_SPAN = re.compile(r"[¥￥$+\d](?:(?<=\d)|\d)(?:[\d \t,，.:：/\-年月日号份xX万千百亿]*[\d年月日号份xX万千百亿])?")
 _DATE_CHARS = frozenset("年月日号:：")
 _AMOUNT_CHARS = frozenset(",，.¥￥$万千百亿")
 _DATE_SHAPE = re.compile(r"\d{2,4}[/\-.]\d{1,2}[/\-.]\d{1,2}")
@@ -112,8 +116,10 @@ _MASKS: list[tuple[tuple[str, ...], re.Pattern, str]] = [
     # latin-script names after a cue ("my name is john smith", "name: j. smith")
     (("name", "i am "), re.compile(r"(my name is |name: ?|i am )[a-z][a-z.'-]*(?: [a-z][a-z.'-]*)?"), "\\1" + PH_NAME),
 ]
-# drop everything that is not a word character or a placeholder (punctuation, spaces)
-_STRIP = re.compile(r"[^\w\ue000-\ue0ff]+|_+")
+# drop everything that is not a word character or a placeholder (punctuation,
+# spaces), then underscores (a word character) with str.replace: one class
+# without an alternation is a third cheaper per character
+_STRIP = re.compile(r"[^\w\ue000-\ue0ff]+")
 # collapse runs of the same placeholder ("￥ 52,000 元 (伍万)" -> one)
 _RUNS = re.compile(r"([\ue000-\ue0ff])\1+")
 
@@ -142,6 +148,8 @@ def mask(text: str) -> str:
                 s = rx.sub(ph, s)
                 break
     s = _STRIP.sub("", s)
+    if "_" in s:
+        s = s.replace("_", "")
     return _RUNS.sub(r"\1", s)
 
 
