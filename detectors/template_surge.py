@@ -167,7 +167,10 @@ class TemplateSurge:
         self.rare_min = rare_min
         self.rare_similarity = rare_similarity
         self.rare = RareShingles(max_df=rare_max_df)
-        self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1)
+        # permutation MinHash here: rare sets are small (few hundred shingles, so it is cheap)
+        # and matched at a low similarity, where one-permutation hashing's densified
+        # empty bins cost recall (see textsig.MinHasher)
+        self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1, scheme="perm")
         self.rare_index = RareIndex()
 
     # ---------------------------------------------------------------- index
