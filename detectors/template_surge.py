@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
 import numpy as np
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
+from detectors.postings import Postings
 from detectors.rates import PopulationPrior, RateModel
 from detectors.textsig import MinHasher, effective_length, mask, rolling_hashes, signature_hex, sort_unique
 from streamer.events import Event
@@ -65,14 +66,14 @@ class _Cluster(SlotState):
                  "length", "cls", "fired", "family")
     _SLOT_DEFAULTS = {"family": False}  # absent from checkpoints before the paraphrase tier
 
-    def __init__(self, key: str, sig: np.ndarray, ts: float, length: int) -> None:
-        self.key = key
+    def __init__(self, key: str | None, sig: np.ndarray, ts: float, length: int) -> None:
+        self.key = key  # None until the first finding needs it (it is a hash of sig)
         self.sig = sig
         self.first_ts = ts
         self.last_ts = ts
         self.members: dict[str, float] = {}  # complainant -> last seen
         self.insts: dict[str, float] = {}
-        self.events: deque | None = None  # created with the second event
+        self.events: list | None = None  # last event ids (a deque in older checkpoints)
         self.rate: RateModel | None = None  # created with the second complainant
         self.n_events = 0
         self.sim_sum = 0.0  # similarity of joining members to the representative
@@ -156,7 +157,7 @@ class TemplateSurge:
         self.max_event_ids = max_event_ids
         self.evict_batch = evict_batch
         self._clusters: OrderedDict[int, _Cluster] = OrderedDict()  # least recently touched first
-        self._lsh: dict[int, int | list[int]] = {}  # band key -> cluster id(s)
+        self._lsh = Postings()  # band key -> cluster ids (near-duplicate representatives)
         self._next_id = 0
         self._now = -math.inf
         self.evicted_total = 0
@@ -174,45 +175,24 @@ class TemplateSurge:
         self.rare_index = RareIndex()
 
     # ---------------------------------------------------------------- index
-    def _index(self, cid: int, sig: np.ndarray) -> None:
-        lsh = self._lsh
-        for bk in self.hasher.band_keys(sig):
-            cur = lsh.get(bk)
-            if cur is None:
-                lsh[bk] = cid
-            elif isinstance(cur, list):
-                cur.append(cid)
-            else:
-                lsh[bk] = [cur, cid]
+    def _index(self, cid: int, sig: np.ndarray, bks: list[int] | None = None) -> None:
+        self._lsh.add(cid, self.hasher.band_keys(sig) if bks is None else bks)
 
     def _unindex(self, cid: int, sig: np.ndarray) -> None:
-        lsh = self._lsh
-        for bk in self.hasher.band_keys(sig):
-            cur = lsh.get(bk)
-            if cur is None:
-                continue
-            if isinstance(cur, list):
-                if cid in cur:
-                    cur.remove(cid)
-                if len(cur) == 1:
-                    lsh[bk] = cur[0]
-                elif not cur:
-                    del lsh[bk]
-            elif cur == cid:
-                del lsh[bk]
+        self._lsh.remove(cid, self.hasher.band_keys(sig))
 
     def _candidates(self, bks: list[int]) -> list[int]:
-        lsh = self._lsh
-        out: list[int] = []
-        for bk in bks:
-            cur = lsh.get(bk)
-            if cur is None:
-                continue
-            if isinstance(cur, list):
-                out.extend(cur)
-            else:
-                out.append(cur)
-        return sorted(set(out))
+        return sorted(set(self._lsh.lookup(bks)))
+
+    def __setstate__(self, state: dict) -> None:
+        lsh = state.get("_lsh")
+        if isinstance(lsh, dict):  # a checkpoint from before the packed index: re-file
+            post = Postings()
+            for cid, c in state["_clusters"].items():
+                if not c.family:
+                    post.add(cid, state["hasher"].band_keys(c.sig))
+            state = dict(state, _lsh=post)
+        self.__dict__.update(state)
 
     def _evict(self) -> None:
         horizon = self._now - self.ttl
@@ -266,10 +246,14 @@ class TemplateSurge:
         best, best_sim = -1, -1.0
         cands = self._candidates(bks)
         if cands:
-            reps = np.stack([self._clusters[cid].sig for cid in cands])
-            sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
-            i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
-            best, best_sim = cands[i], float(sims[i])
+            if len(cands) == 1:  # the common case: skip the stack
+                best = cands[0]
+                best_sim = int(np.count_nonzero(self._clusters[best].sig == sig)) / sig.shape[0]
+            else:
+                reps = np.stack([self._clusters[cid].sig for cid in cands])
+                sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
+                i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
+                best, best_sim = cands[i], float(sims[i])
         # every long text counts in the rare-shingle document frequency
         rare = self.rare.rare(sort_unique(para), ts)
         if best >= 0 and best_sim >= self.similarity:
@@ -279,9 +263,9 @@ class TemplateSurge:
             del self._clusters[best]
             self._clusters[best] = c  # most recently touched last
             return self._use(c, event, best_sim)
-        c = self._found(_Cluster("template:" + signature_hex(sig), sig, ts, length),
+        c = self._found(_Cluster(None, sig, ts, length),
                         bisect.bisect_right(self.length_classes, length))
-        self._index(self._next_id - 1, sig)
+        self._index(self._next_id - 1, sig, bks)
         out = self._use(c, event, 1.0)
         if rare.shape[0] >= self.rare_min:
             # no near-duplicate: is it a paraphrase of a recent letter's rare content?
@@ -305,7 +289,7 @@ class TemplateSurge:
             del self._clusters[cid]
             self._clusters[cid] = c
             return self._use(c, event, sim)
-        c = _Cluster("template:" + signature_hex(sig), sig, event.ts, length)
+        c = _Cluster(None, sig, event.ts, length)
         c.family = True
         self.rare_index.add(self._next_id, sig)
         self._found(c, len(self.priors) - 1)
@@ -336,9 +320,14 @@ class TemplateSurge:
         c.last_ts = max(c.last_ts, ts)
         c.n_events += 1
         c.sim_sum += sim
-        if c.events is None:
-            c.events = deque(maxlen=self.max_event_ids)
-        c.events.append(event.event_id)
+        # a plain list (64 B for one id; a deque is ~600 B): most templates keep one id
+        ev = c.events
+        if ev is None:
+            c.events = [event.event_id]
+        else:
+            ev.append(event.event_id)
+            if len(ev) > self.max_event_ids:
+                del ev[0]
         if event.institution not in c.insts and len(c.insts) >= self.max_insts:
             del c.insts[min(c.insts, key=c.insts.__getitem__)]
         c.insts[event.institution] = ts
@@ -354,17 +343,22 @@ class TemplateSurge:
             return None
         if len(members) > self.max_members:
             del members[next(iter(members))]
-        if c.rate is None:
-            c.rate = RateModel(bucket_seconds=self.bucket)
+        rate = c.rate
+        if rate is None:
+            if c.n_events == 1:
+                return None  # the founder: see below
+            # Made with the second complainant, not the founder (most templates
+            # never get one, and a RateModel is ~1 KB), replaying what the founder
+            # would have done to it first, so the state is the same.
+            rate = c.rate = RateModel(bucket_seconds=self.bucket)
             if c.family:
                 # a family's founder is why it exists: not an arrival to test, and
                 # counting it would put a 1 into the baseline's first bucket, teaching
                 # a slow campaign (2-6 letters a day) that a letter a day is normal
-                c.rate.advance(ts)
-                return None
-            c.rate.add(ts, 1.0)  # near-duplicates condition on it instead (given=1)
-            return None
-        return c.rate.add(ts, 1.0)
+                rate.advance(c.first_ts)
+            else:
+                rate.add(c.first_ts, 1.0)  # near-duplicates condition on it instead (given=1)
+        return rate.add(ts, 1.0)
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""
@@ -382,6 +376,8 @@ class TemplateSurge:
             return None, s.score, burst  # still learning what normal looks like
         c.fired = n
         self.findings_total += 1
+        if c.key is None:
+            c.key = "template:" + signature_hex(c.sig)
         lo = ts - self.window
         insts = sum(1 for t in c.insts.values() if t >= lo)
         span = ts - c.first_ts if n > 1 else 0.0
@@ -426,7 +422,7 @@ class TemplateSurge:
             "tracked_keys": len(self._clusters),
             "clusters": len(self._clusters),
             "paraphrase_families": len(self.rare_index),
-            "lsh_entries": len(self._lsh),
+            "lsh_entries": len(self._lsh),  # postings (cluster x band)
             "evicted_total": self.evicted_total,
             "skipped_short": self.skipped_short,
             "findings_total": self.findings_total,
