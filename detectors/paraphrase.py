@@ -60,12 +60,15 @@ class RareShingles:
         Flat indexing of the raveled table is one gather instead of numpy's
         slower two-array fancy indexing; the cells are the same.
         """
-        with np.errstate(over="ignore"):
-            mixed = (hashes[None, :] * (self._salts[:, None] | np.uint64(1))) >> np.uint64(40)
+        cols = hashes[None, :] * (self._salts[:, None] | np.uint64(1))  # (array ops wrap silently)
+        cols >>= np.uint64(40)
         w = self.width
-        cols = mixed & np.uint64(w - 1) if w & (w - 1) == 0 else mixed % np.uint64(w)
+        if w & (w - 1) == 0:
+            cols &= np.uint64(w - 1)
+        else:
+            cols %= np.uint64(w)
         cols += np.arange(0, self.depth * w, w, dtype=np.uint64)[:, None]
-        return cols.astype(np.intp)
+        return cols.view(np.int64)  # all < depth * width: the same numbers as intp
 
     def _decay_to(self, ts: float) -> None:
         e = int(ts // self.half_life)
@@ -87,14 +90,16 @@ class RareShingles:
         if not self.counts.flags.c_contiguous:  # (a view below must write through)
             self.counts = np.ascontiguousarray(self.counts)
         flat = self.counts.reshape(-1)
+        cur = flat[cells]
         if self.docs >= self.min_docs:
-            df = flat[cells].min(axis=0)
-            out = hashes[df <= self.max_df * self.docs]
+            out = hashes[cur.min(axis=0) <= self.max_df * self.docs]
         else:  # too few letters yet to know what is common: nothing counts as rare
             out = hashes[:0]
-        # unique hashes: no double counting within a doc (and a cell two hashes
-        # share within a row is, as with any fancy-index +=, raised once)
-        flat[cells] += 1.0
+        # unique hashes: no double counting within a doc; a cell two hashes share
+        # within a row is raised once (what ``flat[cells] += 1`` does, without
+        # gathering the cells a second time)
+        cur += 1.0
+        flat[cells] = cur
         self.docs += 1.0
         return out
 

@@ -93,20 +93,23 @@ class Postings:
                     out.extend(cur)
                 else:
                     out.append(cur)
-        if self.keys.shape[0]:
+        packed_keys = self.keys
+        n = packed_keys.shape[0]
+        if n:
             q = np.asarray(keys, dtype=np.uint64) if qkeys is None else qkeys
-            lo = np.searchsorted(self.keys, q, "left")
-            hi = np.searchsorted(self.keys, q, "right")
-            hit = np.flatnonzero(hi > lo)
-            if hit.shape[0]:
+            lo = np.searchsorted(packed_keys, q)
+            hit = np.flatnonzero(packed_keys[np.minimum(lo, n - 1)] == q)
+            if hit.shape[0]:  # rare: walk each hit's run of equal keys
                 ids = self.ids
-                packed: list[int] = []
+                dead = self.dead
                 for i in hit.tolist():
-                    packed.extend(ids[lo[i]:hi[i]].tolist())
-                if self.dead:
-                    dead = self.dead
-                    packed = [c for c in packed if c not in dead]
-                out.extend(packed)
+                    k = q[i]
+                    j = int(lo[i])
+                    while j < n and packed_keys[j] == k:
+                        c = int(ids[j])
+                        if c not in dead:
+                            out.append(c)
+                        j += 1
         return out
 
     def _merge(self) -> None:

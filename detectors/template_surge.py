@@ -181,8 +181,8 @@ class TemplateSurge:
     def _unindex(self, cid: int, sig: np.ndarray) -> None:
         self._lsh.remove(cid, self.hasher.band_keys(sig))
 
-    def _candidates(self, bks: list[int]) -> list[int]:
-        return sorted(set(self._lsh.lookup(bks)))
+    def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
+        return sorted(set(self._lsh.lookup(bks, q)))
 
     def __setstate__(self, state: dict) -> None:
         lsh = state.get("_lsh")
@@ -242,9 +242,10 @@ class TemplateSurge:
         # both shingle sizes from one pass; the signature takes the raw multiset
         near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
         sig = self.hasher.signature(near)
-        bks = self.hasher.band_keys(sig)
+        q = self.hasher.band_key_array(sig)
+        bks = q.tolist()
         best, best_sim = -1, -1.0
-        cands = self._candidates(bks)
+        cands = self._candidates(bks, q)
         if cands:
             if len(cands) == 1:  # the common case: skip the stack
                 best = cands[0]

@@ -177,6 +177,18 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
+def _mix64_inplace(x: np.ndarray) -> None:
+    """``_mix64`` overwriting ``x``: one scratch array instead of eight temporaries."""
+    t = x >> _S30
+    x ^= t
+    x *= _C1
+    np.right_shift(x, _S27, out=t)
+    x ^= t
+    x *= _C2
+    np.right_shift(x, _S31, out=t)
+    x ^= t
+
+
 def rolling_hashes(masked: str, ks: tuple[int, ...] = (4,)) -> list[np.ndarray]:
     """For each ``k`` in ``ks``: the uint64 hashes of every ``k``-character
     window of ``masked``, in text order, repeats kept (a multiset; see
@@ -186,24 +198,31 @@ def rolling_hashes(masked: str, ks: tuple[int, ...] = (4,)) -> list[np.ndarray]:
     of a ``j+1``-window is the ``j``-window's times ``P`` plus the next code
     point, so the 3-shingles of the paraphrase tier are a by-product of the
     4-shingles of the near-duplicate tier instead of a second encode and
-    pass. A text shorter than ``k`` yields one hash (the whole text); an
-    empty text yields an empty array.
+    pass; the wanted sizes are written side by side into one buffer, mixed
+    there in one go, and returned as views of it. A text shorter than ``k``
+    yields one hash (the whole text); an empty text yields an empty array.
     """
     if not masked:
         return [np.empty(0, dtype=np.uint64) for _ in ks]
     cps = np.frombuffer(masked.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     n = cps.shape[0]
-    want = {min(k, n) for k in ks}
-    top = max(want)
-    got: dict[int, np.ndarray] = {}
-    h = cps  # hashes of the 1-windows; after step j, of the (j+1)-windows
-    with np.errstate(over="ignore"):
-        for j in range(1, top + 1):
-            if j in want:
-                got[j] = _mix64(h)
-            if j < top:
-                h = h[:-1] * _P + cps[j:]
-    return [got[min(k, n)] for k in ks]
+    want = sorted({min(k, n) for k in ks})
+    at: dict[int, int] = {}
+    size = 0
+    for j in want:
+        at[j] = size
+        size += n - j + 1
+    buf = np.empty(size, dtype=np.uint64)
+    h = cps  # hashes of the j-windows, j = 1, 2, ...
+    for j in range(1, want[-1] + 1):
+        if j > 1:
+            dst = buf[at[j]:at[j] + n - j + 1] if j in at else None
+            h = np.multiply(h[:-1], _P, out=dst)
+            h += cps[j - 1:]
+        elif 1 in at:
+            buf[:n] = cps
+    _mix64_inplace(buf)
+    return [buf[at[min(k, n)]:at[min(k, n)] + n - min(k, n) + 1] for k in ks]
 
 
 def sort_unique(h: np.ndarray) -> np.ndarray:
@@ -315,11 +334,14 @@ class MinHasher:
 
     def band_keys(self, sig: np.ndarray) -> list[int]:
         """One Python int per band: a stable hash of (band index, band slots)."""
-        rows = sig.astype(np.uint64).reshape(self.bands, self.rows)
-        with np.errstate(over="ignore"):
-            h = (rows * self.band_mul).sum(axis=1, dtype=np.uint64) ^ self.band_salt
-            h = _mix64(h)
-        return h.tolist()
+        return self.band_key_array(sig).tolist()
+
+    def band_key_array(self, sig: np.ndarray) -> np.ndarray:
+        """``band_keys`` as a uint64 array (for a ``Postings`` lookup without converting back)."""
+        h = sig.astype(np.uint64).reshape(self.bands, self.rows) @ self.band_mul  # wraps like the sum of products
+        h ^= self.band_salt
+        _mix64_inplace(h)
+        return h
 
     def __call__(self, text: str, k: int = 4) -> np.ndarray:
         return self.signature(shingle_hashes(mask(text), k))
