@@ -147,10 +147,49 @@ def mask(text: str) -> str:
             if g in s:
                 s = rx.sub(ph, s)
                 break
+    if len(s) >= _LONG:
+        out = _strip_long(s)
+        if out is not None:
+            return out
     s = _STRIP.sub("", s)
     if "_" in s:
         s = s.replace("_", "")
     return _RUNS.sub(r"\1", s)
+
+
+# From this length on, the strip and the run collapse are done on the code
+# points with numpy (a table lookup per character), which beats the two regex
+# scans once the text is long enough to pay for the calls' fixed cost.
+_LONG = 256
+_KEEP: np.ndarray | None = None
+
+
+def _keep_table() -> np.ndarray:
+    """Per BMP code point: does it survive the strip? (``\\w`` is ``isalnum() or _``
+    in ``re``; placeholders stay, underscores go.) Built on first use."""
+    global _KEEP
+    if _KEEP is None:
+        t = np.fromiter((chr(c).isalnum() for c in range(0x10000)), dtype=bool, count=0x10000)
+        t[0xE000:0xE100] = True
+        t[ord("_")] = False
+        _KEEP = t
+    return _KEEP
+
+
+def _strip_long(s: str) -> str | None:
+    """``_STRIP`` + underscores + ``_RUNS`` on code points; None if ``s`` has a
+    character outside the BMP (the regexes handle those)."""
+    cps = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
+    if cps.max() > 0xFFFF:
+        return None
+    c = cps[_keep_table()[cps]]
+    if c.shape[0] > 1:
+        # a placeholder equal to the one before it is part of a run: drop it
+        dup = c[1:] == c[:-1]
+        dup &= (c[1:] >> 8) == 0xE0
+        if dup.any():
+            c = c[np.concatenate(([True], ~dup))]
+    return c.tobytes().decode("utf-32-le")
 
 
 def effective_length(masked: str, ascii_per_char: int = 3) -> int:
