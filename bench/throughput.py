@@ -138,7 +138,7 @@ def run_instrumented(raws: list[bytes]) -> tuple[float, dict]:
         for d in p.detectors:
             if d.name == "template_surge":
                 d.hasher.signature = _Timer(d.hasher.signature, "  template:minhash signature", acc)
-                d.hasher.band_keys = _Timer(d.hasher.band_keys, "  template:band_keys", acc)
+                d.hasher.band_key_array = _Timer(d.hasher.band_key_array, "  template:band_keys", acc)
         p.detectors = [_TimedDetector(d, acc) for d in p.detectors]
         origin = {"bench": "throughput"}
         gc.collect()
