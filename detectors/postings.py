@@ -4,7 +4,8 @@ The template detector files every cluster under 16 LSH band keys and every
 paraphrase family under 64 (slot, value) keys. As a dict of Python ints that
 is ~80-90 bytes per posting (dict slot, int object, list), i.e. 1.4 KB per
 cluster and 5.5 KB per family -- most of the detector's memory. Here the
-postings live in two parallel sorted numpy arrays (12 bytes a posting) and
+postings live in two parallel sorted numpy arrays (12 bytes a posting while
+ids fit in 32 bits) and
 lookups are a ``searchsorted``; only the postings added since the last merge
 sit in a small dict, and they are merged in (one sort of the new ones plus a
 linear ``np.insert``) when they reach an eighth of the packed run, so the
@@ -28,7 +29,7 @@ class Postings:
 
     def __init__(self, merge_min: int = 4096) -> None:
         self.keys = np.empty(0, dtype=np.uint64)  # sorted
-        self.ids = np.empty(0, dtype=np.int64)  # parallel to keys
+        self.ids = np.empty(0, dtype=np.int32)  # parallel to keys; int64 once an id needs it
         self.recent: dict[int, int | list[int]] = {}  # postings since the last merge
         self.n_recent = 0
         self.dead: set[int] = set()  # removed ids that still have packed postings
@@ -131,6 +132,9 @@ class Postings:
                     ni.append(cur)
             new_k = np.array(nk, dtype=np.uint64)
             new_i = np.array(ni, dtype=np.int64)
+            if ids.dtype != np.int64 and new_i.max() > np.iinfo(ids.dtype).max:
+                ids = ids.astype(np.int64)
+            new_i = new_i.astype(ids.dtype)
             order = np.argsort(new_k, kind="stable")
             new_k, new_i = new_k[order], new_i[order]
             at = np.searchsorted(keys, new_k)

@@ -55,3 +55,11 @@ def test_removed_ids_vanish_before_and_after_packing():
     assert sorted(p.lookup([10, 11, 12, 13])) == [3, 3]
     assert p.lookup([10], np.array([10], dtype=np.uint64)) == []
     assert len(p) == 2
+
+
+def test_ids_beyond_32_bits_widen_the_packed_ids():
+    p = Postings(merge_min=2)
+    p.add(5, [1, 2])
+    p.add(2**40, [2, 3])  # merge: the id array must widen, not wrap
+    assert sorted(p.lookup([2])) == [5, 2**40]
+    assert p.ids.dtype == np.int64
