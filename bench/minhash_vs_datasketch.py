@@ -11,6 +11,9 @@ Same texts for both (distinct simulator-built Chinese letters, bench/_common.py)
                             (everything template_surge does per long text before the index lookup)
 * ``textsig mask``          ``textsig.mask`` alone (shared by any signature scheme)
 * ``textsig shingle+minhash`` shingle_hashes + signature on the already-masked text
+                            (one-permutation hashing with densification, the default scheme)
+* ``textsig ... (perm scheme)`` the same with 64 multiply-shift permutations (the scheme
+                            of the paraphrase tier and of hashers from old checkpoints)
 * ``datasketch shingle+minhash`` the same 4-character shingles of the masked text, utf-8
                             encoded, into ``MinHash(num_perm=64)`` with ``update_batch``
                             (a fresh MinHash per document, the documented usage)
@@ -59,6 +62,7 @@ def main(argv=None) -> int:
     m = C.header("textsig MinHash vs datasketch MinHash (64 permutations, 4-character shingles)")
     print(f"datasketch {getattr(datasketch, '__version__', '?')}; {args.docs} docs per size; median of {args.runs} runs")
     hasher = MinHasher(num_perm=64, bands=16)
+    perm_hasher = MinHasher(num_perm=64, bands=16, scheme="perm")
     m0 = MinHash(num_perm=64)
     perm, scheme = m0.permutations, getattr(m0, "scheme", None)
     pkw = {"permutations": perm} if scheme is None else {"permutations": perm, "scheme": scheme}
@@ -81,6 +85,10 @@ def main(argv=None) -> int:
             for s in items:
                 hasher.signature(shingle_hashes(s, 4))
 
+        def sw_sig_perm(items):
+            for s in items:
+                perm_hasher.signature(shingle_hashes(s, 4))
+
         def ds_sig(items):
             for s in items:
                 mh = MinHash(num_perm=64)
@@ -100,6 +108,7 @@ def main(argv=None) -> int:
             ("textsig full (mask+shingle+minhash+bands)", *rate(sw_full, texts, args.runs)),
             ("textsig mask", *rate(sw_mask, texts, args.runs)),
             ("textsig shingle+minhash", *rate(sw_sig, masked, args.runs)),
+            ("textsig shingle+minhash (perm scheme)", *rate(sw_sig_perm, masked, args.runs)),
             ("datasketch shingle+minhash (fresh MinHash)", *rate(ds_sig, masked, args.runs)),
             ("datasketch shingle+minhash (shared perms)", *rate(ds_sig_perm, masked, args.runs)),
             ("datasketch update_batch only (prebuilt)", *rate(ds_update_only, shingles, args.runs)),

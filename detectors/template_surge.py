@@ -41,16 +41,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
 import numpy as np
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
+from detectors.postings import Postings
 from detectors.rates import PopulationPrior, RateModel
 from detectors.surprise import SURPRISE_FLOOR, Surprise
-from detectors.textsig import MinHasher, effective_length, mask, shingle_hashes, signature_hex
+from detectors.textsig import MinHasher, effective_length, mask, rolling_hashes, signature_hex, sort_unique
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -66,14 +67,14 @@ class _Cluster(SlotState):
                  "length", "cls", "fired", "family")
     _SLOT_DEFAULTS = {"family": False}  # absent from checkpoints before the paraphrase tier
 
-    def __init__(self, key: str, sig: np.ndarray, ts: float, length: int) -> None:
-        self.key = key
+    def __init__(self, key: str | None, sig: np.ndarray, ts: float, length: int) -> None:
+        self.key = key  # None until the first finding needs it (it is a hash of sig)
         self.sig = sig
         self.first_ts = ts
         self.last_ts = ts
         self.members: dict[str, float] = {}  # complainant -> last seen
         self.insts: dict[str, float] = {}
-        self.events: deque | None = None  # created with the second event
+        self.events: list | None = None  # last event ids (a deque in older checkpoints)
         self.rate: RateModel | None = None  # created with the second complainant
         self.n_events = 0
         self.sim_sum = 0.0  # similarity of joining members to the representative
@@ -157,7 +158,7 @@ class TemplateSurge:
         self.max_event_ids = max_event_ids
         self.evict_batch = evict_batch
         self._clusters: OrderedDict[int, _Cluster] = OrderedDict()  # least recently touched first
-        self._lsh: dict[int, int | list[int]] = {}  # band key -> cluster id(s)
+        self._lsh = Postings()  # band key -> cluster ids (near-duplicate representatives)
         self._next_id = 0
         self._now = -math.inf
         self.evicted_total = 0
@@ -168,49 +169,31 @@ class TemplateSurge:
         self.rare_min = rare_min
         self.rare_similarity = rare_similarity
         self.rare = RareShingles(max_df=rare_max_df)
-        self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1)
+        # permutation MinHash here: rare sets are small (few hundred shingles, so it is cheap)
+        # and matched at a low similarity, where one-permutation hashing's densified
+        # empty bins cost recall (see textsig.MinHasher)
+        self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1, scheme="perm")
         self.rare_index = RareIndex()
 
     # ---------------------------------------------------------------- index
-    def _index(self, cid: int, sig: np.ndarray) -> None:
-        lsh = self._lsh
-        for bk in self.hasher.band_keys(sig):
-            cur = lsh.get(bk)
-            if cur is None:
-                lsh[bk] = cid
-            elif isinstance(cur, list):
-                cur.append(cid)
-            else:
-                lsh[bk] = [cur, cid]
+    def _index(self, cid: int, sig: np.ndarray, bks: list[int] | None = None) -> None:
+        self._lsh.add(cid, self.hasher.band_keys(sig) if bks is None else bks)
 
     def _unindex(self, cid: int, sig: np.ndarray) -> None:
-        lsh = self._lsh
-        for bk in self.hasher.band_keys(sig):
-            cur = lsh.get(bk)
-            if cur is None:
-                continue
-            if isinstance(cur, list):
-                if cid in cur:
-                    cur.remove(cid)
-                if len(cur) == 1:
-                    lsh[bk] = cur[0]
-                elif not cur:
-                    del lsh[bk]
-            elif cur == cid:
-                del lsh[bk]
+        self._lsh.remove(cid, self.hasher.band_keys(sig))
 
-    def _candidates(self, bks: list[int]) -> list[int]:
-        lsh = self._lsh
-        out: list[int] = []
-        for bk in bks:
-            cur = lsh.get(bk)
-            if cur is None:
-                continue
-            if isinstance(cur, list):
-                out.extend(cur)
-            else:
-                out.append(cur)
-        return sorted(set(out))
+    def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
+        return sorted(set(self._lsh.lookup(bks, q)))
+
+    def __setstate__(self, state: dict) -> None:
+        lsh = state.get("_lsh")
+        if isinstance(lsh, dict):  # a checkpoint from before the packed index: re-file
+            post = Postings()
+            for cid, c in state["_clusters"].items():
+                if not c.family:
+                    post.add(cid, state["hasher"].band_keys(c.sig))
+            state = dict(state, _lsh=post)
+        self.__dict__.update(state)
 
     def _evict(self) -> None:
         horizon = self._now - self.ttl
@@ -258,17 +241,24 @@ class TemplateSurge:
 
     def _assign(self, event: Event, masked: str, length: int) -> list[Finding]:
         ts = event.ts
-        sig = self.hasher.signature(shingle_hashes(masked, self.shingle))
-        bks = self.hasher.band_keys(sig)
+        # both shingle sizes from one pass; the signature takes the raw multiset
+        near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
+        sig = self.hasher.signature(near)
+        q = self.hasher.band_key_array(sig)
+        bks = q.tolist()
         best, best_sim = -1, -1.0
-        cands = self._candidates(bks)
+        cands = self._candidates(bks, q)
         if cands:
-            reps = np.stack([self._clusters[cid].sig for cid in cands])
-            sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
-            i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
-            best, best_sim = cands[i], float(sims[i])
+            if len(cands) == 1:  # the common case: skip the stack
+                best = cands[0]
+                best_sim = int(np.count_nonzero(self._clusters[best].sig == sig)) / sig.shape[0]
+            else:
+                reps = np.stack([self._clusters[cid].sig for cid in cands])
+                sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
+                i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
+                best, best_sim = cands[i], float(sims[i])
         # every long text counts in the rare-shingle document frequency
-        rare = self.rare.rare(shingle_hashes(masked, self.rare_shingle), ts)
+        rare = self.rare.rare(sort_unique(para), ts)
         if best >= 0 and best_sim >= self.similarity:
             c = self._clusters[best]
             if c.events is not None and event.event_id in c.events:
@@ -276,9 +266,9 @@ class TemplateSurge:
             del self._clusters[best]
             self._clusters[best] = c  # most recently touched last
             return self._use(c, event, best_sim)
-        c = self._found(_Cluster("template:" + signature_hex(sig), sig, ts, length),
+        c = self._found(_Cluster(None, sig, ts, length),
                         bisect.bisect_right(self.length_classes, length))
-        self._index(self._next_id - 1, sig)
+        self._index(self._next_id - 1, sig, bks)
         out = self._use(c, event, 1.0)
         if rare.shape[0] >= self.rare_min:
             # no near-duplicate: is it a paraphrase of a recent letter's rare content?
@@ -302,7 +292,7 @@ class TemplateSurge:
             del self._clusters[cid]
             self._clusters[cid] = c
             return self._use(c, event, sim)
-        c = _Cluster("template:" + signature_hex(sig), sig, event.ts, length)
+        c = _Cluster(None, sig, event.ts, length)
         c.family = True
         self.rare_index.add(self._next_id, sig)
         self._found(c, len(self.priors) - 1)
@@ -333,9 +323,14 @@ class TemplateSurge:
         c.last_ts = max(c.last_ts, ts)
         c.n_events += 1
         c.sim_sum += sim
-        if c.events is None:
-            c.events = deque(maxlen=self.max_event_ids)
-        c.events.append(event.event_id)
+        # a plain list (64 B for one id; a deque is ~600 B): most templates keep one id
+        ev = c.events
+        if ev is None:
+            c.events = [event.event_id]
+        else:
+            ev.append(event.event_id)
+            if len(ev) > self.max_event_ids:
+                del ev[0]
         if event.institution not in c.insts and len(c.insts) >= self.max_insts:
             del c.insts[min(c.insts, key=c.insts.__getitem__)]
         c.insts[event.institution] = ts
@@ -351,17 +346,29 @@ class TemplateSurge:
             return None
         if len(members) > self.max_members:
             del members[next(iter(members))]
-        if c.rate is None:
-            c.rate = RateModel(bucket_seconds=self.bucket)
+        rate = c.rate
+        if rate is None:
+            if c.n_events == 1:
+                return None  # the founder: see below
+            # Made with the second complainant, not the founder (most templates
+            # never get one, and a RateModel is ~1 KB), replaying what the founder
+            # would have done to it first, so the state is the same.
+            rate = c.rate = RateModel(bucket_seconds=self.bucket)
             if c.family:
                 # a family's founder is why it exists: not an arrival to test, and
                 # counting it would put a 1 into the baseline's first bucket, teaching
                 # a slow campaign (2-6 letters a day) that a letter a day is normal
-                c.rate.advance(ts)
-                return None
-            c.rate.add(ts, 1.0)  # near-duplicates condition on it instead (given=1)
-            return None
-        return c.rate.add(ts, 1.0)
+                rate.advance(c.first_ts)
+            else:
+                rate.add(c.first_ts, 1.0)  # near-duplicates condition on it instead (given=1)
+        return rate.add(ts, 1.0)
+
+    @staticmethod
+    def _key_of(c: _Cluster) -> str:
+        """The cluster's public key, hashed from its signature the first time anything reports it."""
+        if c.key is None:
+            c.key = "template:" + signature_hex(c.sig)
+        return c.key
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""
@@ -376,7 +383,7 @@ class TemplateSurge:
         if s.score < self.threshold or n < 3:
             if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
                 self._surprises.append(Surprise(
-                    self.name, c.key, round(s.score, 3), ts, event.event_id, list(c.events or ()),
+                    self.name, self._key_of(c), round(s.score, 3), ts, event.event_id, list(c.events or ()),
                     frozenset(c.members), "A paraphrased letter template" if c.family else "One letter template",
                     {"distinct_complainants": n, "tier": "paraphrase" if c.family else "near_duplicate",
                      "institutions": len(c.insts), "baseline_per_30d": round(s.baseline * 30 * DAY / self.bucket, 6)}))
@@ -385,6 +392,7 @@ class TemplateSurge:
             return None, s.score, burst  # still learning what normal looks like
         c.fired = n
         self.findings_total += 1
+        key = self._key_of(c)
         lo = ts - self.window
         insts = sum(1 for t in c.insts.values() if t >= lo)
         span = ts - c.first_ts if n > 1 else 0.0
@@ -433,7 +441,7 @@ class TemplateSurge:
             "tracked_keys": len(self._clusters),
             "clusters": len(self._clusters),
             "paraphrase_families": len(self.rare_index),
-            "lsh_entries": len(self._lsh),
+            "lsh_entries": len(self._lsh),  # postings (cluster x band)
             "evicted_total": self.evicted_total,
             "skipped_short": self.skipped_short,
             "findings_total": self.findings_total,

@@ -4,6 +4,9 @@ from __future__ import annotations
 import pickle
 import random
 
+import numpy as np
+import orjson
+
 from detector_streams import agency_letter, ev, merge, organic_letter, organic_stream, outage_text
 
 from detectors import TemplateSurge
@@ -44,6 +47,9 @@ def test_agency_template_fires_early_with_a_stable_key():
     assert f.evidence["p_value"] < 1e-5
     for text in (e.text for e in evs):
         assert text not in f.summary
+    for fs in per_event:  # evidence is plain JSON (no numpy scalars leak into alerts)
+        for x in fs:
+            orjson.dumps(x.evidence)
     # keeps firing on every new debtor of the anomalous template
     assert all(per_event[first + 1:])
     assert {fs[0].key for fs in per_event[first:]} == {f.key}
@@ -134,3 +140,32 @@ def test_clusters_and_lsh_index_are_bounded_and_evicted():
     assert det.stats()["clusters"] <= 5
     assert det.stats()["lsh_entries"] <= 16 * det.stats()["clusters"]  # evicted clusters left the index
     assert det.stats()["evicted_total"] + det.stats()["clusters"] == det._next_id  # nothing leaks
+
+
+def test_checkpoint_with_the_old_dict_indexes_is_refiled():
+    # before the packed Postings, _lsh and RareIndex.post were dicts of lists:
+    # such a checkpoint must still find its clusters and families
+    from detectors.paraphrase import RareIndex
+
+    rng = random.Random(11)
+    det = TemplateSurge(warmup=0)
+    run(det, campaign(rng, 3, start_h=1))
+    state = dict(det.__dict__)
+    old_lsh: dict = {}
+    for cid, c in det._clusters.items():
+        if not c.family:
+            for bk in det.hasher.band_keys(c.sig):
+                old_lsh.setdefault(bk, []).append(cid)
+    state["_lsh"] = old_lsh
+    ri = RareIndex()
+    sig = det.hasher.signature(np.arange(1, 90, dtype=np.uint64))
+    ri.add(5, sig)
+    old_ri = {"sigs": dict(ri.sigs), "post": {k: [5] for k in RareIndex._keys(sig)[0]}}
+    restored = TemplateSurge.__new__(TemplateSurge)
+    restored.__setstate__(state)
+    for cid, c in det._clusters.items():
+        assert cid in restored._candidates(det.hasher.band_keys(c.sig))
+    ri2 = RareIndex.__new__(RareIndex)
+    ri2.__setstate__(old_ri)
+    assert ri2.best(sig) == (5, 1.0)
+    assert pickle.loads(pickle.dumps(restored))._candidates(det.hasher.band_keys(next(iter(det._clusters.values())).sig))

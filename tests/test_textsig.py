@@ -129,3 +129,31 @@ def test_effective_length_counts_latin_at_a_third():
     assert effective_length("停息abc") == 3
     # a short English complaint is not a long distinctive letter; a Chinese letter of the same size is
     assert effective_length(mask("I waited two hours at the branch and the staff were rude. Please improve.")) < 40
+
+
+def test_a_hasher_from_an_old_checkpoint_keeps_the_permutation_scheme():
+    # hashers pickled before one-permutation hashing have no ``scheme`` attribute:
+    # they must keep producing the signatures their stored representatives have
+    old = MinHasher()
+    del old.__dict__["scheme"]
+    old = pickle.loads(pickle.dumps(old))
+    perm = MinHasher(scheme="perm")
+    h = shingle_hashes(mask(_letter("李四", "1", "2", "3月1日", "5", "6", "q@q.cn")))
+    assert np.array_equal(old.signature(h), perm.signature(h))
+    assert not np.array_equal(old.signature(h), MinHasher().signature(h))
+
+
+def test_both_schemes_estimate_jaccard_and_ignore_order_and_repeats():
+    rng = random.Random(9)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可也你对生能而子那得"
+    base = "".join(rng.choice(alphabet) for _ in range(300))
+    other = base[:200] + "".join(rng.choice(alphabet) for _ in range(100))
+    for scheme in ("oph", "perm"):
+        hasher = MinHasher(num_perm=128, bands=32, scheme=scheme)
+        h = shingle_hashes(base)
+        shuffled = np.concatenate([h[::-1], h[:10]])
+        assert np.array_equal(hasher.signature(h), hasher.signature(shuffled))
+        est = jaccard(hasher.signature(h), hasher.signature(shingle_hashes(other)))
+        assert est == pytest.approx(_true_jaccard(base, other), abs=0.12)
+    with pytest.raises(ValueError):
+        MinHasher(scheme="nope")
