@@ -111,7 +111,7 @@ from typing import NamedTuple
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span
-from detectors.rates import PopulationPrior, RateModel, expose_all
+from detectors.rates import ExposureClock, PopulationPrior, RateModel
 from detectors.textsig import effective_length, mask
 from streamer.events import Event
 
@@ -264,9 +264,25 @@ class ComplainantFanout:
         }
         self._people: OrderedDict[str, _Person] = OrderedDict()  # insertion order == least recently touched first
         self._now = -math.inf
+        self._attach_clock()
         self._since: float | None = None  # first event time: windows are clipped to the detector's age
         self.evicted_total = 0
         self.findings_total = 0
+
+    def _attach_clock(self) -> None:
+        """Expose every tier's prior lazily (and exactly) through one clock:
+        each stands for one population series, so its key count is always 1."""
+        self._clock = ExposureClock()
+        if self._now != -math.inf:  # a checkpoint of eager exposure: every prior is exposed up to _now
+            self._clock.times.append(self._now)
+        for surge in self.surges.values():
+            for prior in surge.priors.values():
+                self._clock.attach(prior, 1.0)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_clock" not in state:
+            self._attach_clock()
 
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
@@ -346,14 +362,14 @@ class ComplainantFanout:
         """Move every series from ``prev`` (the latest event time so far) to
         ``ts``. All series share one bucket clock, so only an event that opens
         a new bucket closes buckets; otherwise the priors just gain exposure
-        (all ``_close_buckets`` would do then)."""
+        (all ``_close_buckets`` would do then), which the clock applies when a
+        prior is next read. A closed bucket's arrivals are taught first, at
+        ``prev``, then the exposure up to ``ts`` is owed -- the eager order."""
         b = self.bucket
         if prev == -math.inf or math.floor(ts / b) > math.floor(prev / b):
             for surge in self.surges.values():
                 self._close_buckets(surge, ts)
-            return
-        for surge in self.surges.values():
-            expose_all(surge.priors, ts, default=1.0)
+        self._clock.tick(ts)
 
     def _close_buckets(self, surge: _Surge, ts: float) -> None:
         """Advance the series to ``ts``: a closed day teaches the baseline its
@@ -371,7 +387,7 @@ class ComplainantFanout:
                 for before in range(int(rm.count)):
                     prior.arrival(float(before))
             rm.advance(ts)
-            prior.expose(ts, 1.0)  # quiet time is exposure too
+            # quiet time is exposure too: owed up to ts once _advance ticks the clock
 
     # ---------------------------------------------------------------- judge
     def _score(self, surge: _Surge, ts: float, who: str):
