@@ -171,6 +171,9 @@ def _fp(text: str, min_text: int, chars: int) -> tuple[int | None, int | None]:
     m = mask(text)
     if effective_length(m) < min_text:
         return None, None
+    if len(m) <= chars:  # head and tail are the whole text: one hash
+        h = _h64(m)
+        return h, h
     return _h64(m[:chars]), _h64(m[-chars:])
 
 
@@ -265,9 +268,15 @@ class ComplainantFanout:
         self._people: OrderedDict[str, _Person] = OrderedDict()  # insertion order == least recently touched first
         self._now = -math.inf
         self._attach_clock()
+        self._derive()
         self._since: float | None = None  # first event time: windows are clipped to the detector's age
         self.evicted_total = 0
         self.findings_total = 0
+
+    def _derive(self) -> None:
+        """Per-pattern constants of the hot path (derived, not state: rebuilt on restore)."""
+        self._min_count = {pattern: min((t.count for t in surge.tiers), default=math.inf)
+                           for pattern, surge in self.surges.items()}
 
     def _attach_clock(self) -> None:
         """Expose every tier's prior lazily (and exactly) through one clock:
@@ -283,6 +292,7 @@ class ComplainantFanout:
         self.__dict__.update(state)
         if "_clock" not in state:
             self._attach_clock()
+        self._derive()
 
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
@@ -302,8 +312,19 @@ class ComplainantFanout:
             p = self._people[who] = _Person(ts)
         self._add_filing(p, event)
         out: list[Finding] = []
+        n_filings = len(p.filings)
+        live_after = ts - max(self.scales)
         for pattern, surge in self.surges.items():
-            new = self._onsets(p, surge, pattern, event)
+            # Fast path for the common case, with the outcome of the full one:
+            # a complainant with fewer filings than any tier needs crosses none
+            # (the bound of ``_onsets``), and with no new onset ``_judge`` only
+            # looks further while the pattern alerted within the longest window.
+            if n_filings + (pattern == "repeat") < self._min_count[pattern]:
+                if surge.fired_ts <= live_after:
+                    continue
+                new = []
+            else:
+                new = self._onsets(p, surge, pattern, event)
             f = self._judge(surge, event, p, new)
             if f is not None:
                 out.append(f)
@@ -505,6 +526,9 @@ class ComplainantFanout:
     def _evict(self) -> None:
         horizon = self._now - self.ttl
         people = self._people
+        # nothing to do unless over the cap or the least recently touched has expired (what the loop checks first)
+        if len(people) <= self.max_keys and (not people or people[next(iter(people))].last_ts >= horizon):
+            return
         n = 0
         while people and n < self.evict_batch:
             k = next(iter(people))
