@@ -332,6 +332,12 @@ class AgentSurge:
     def _evict(self) -> None:
         horizon = self._now - self.ttl
         keys = self._keys
+        seen = self._self_seen
+        # nothing to do unless a table is over its cap or its least recently touched entry
+        # has expired -- exactly what each loop below checks first
+        if (len(keys) <= self.max_keys and (not keys or keys[next(iter(keys))].last_ts >= horizon)
+                and len(seen) <= self.max_self and (not seen or seen[next(iter(seen))][1] >= horizon)):
+            return
         n = 0
         while keys and n < self.evict_batch:
             k = next(iter(keys))
@@ -368,6 +374,9 @@ class AgentSurge:
         if ts > self._now:
             self._now = ts
             self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)
+        if not event.contacts:  # nothing to track (most hotline calls): only time has moved on
+            self._evict()
+            return []
         out: list[Finding] = []
         seen_keys: set[str] = set()
         third_party_case = event.category in self.third_party_categories
@@ -404,7 +413,7 @@ class AgentSurge:
             else:
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue
-                self._keys[key] = self._keys.pop(key)  # most recently touched last
+                self._keys.move_to_end(key)  # most recently touched last
             before = self._touch(a, event.complainant, ts, event.event_id, *here, c.role)
             if before is not None:
                 f, score, typical = self._judge(key, a, event)

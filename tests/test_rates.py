@@ -301,3 +301,19 @@ def test_a_prior_on_a_clock_cannot_be_exposed_by_hand():
     p = ExposureClock().attach(PopulationPrior(0.1))
     with pytest.raises(RuntimeError):
         p.expose(0.0, 1)
+
+
+def test_rate_models_share_equal_small_counts_and_bucket_indices_within_a_bound():
+    import detectors.rates as R
+
+    models = [RateModel(bucket_seconds=DAY) for _ in range(3)]
+    for i, rm in enumerate(models):
+        rm.add(400 * DAY + i)
+    a, b, c = models
+    assert a.count == 1.0 and a.count is b.count is c.count
+    assert a.cur == 400 and a.cur is b.cur is c.cur
+    a.add(400 * DAY + 5, 0.5)
+    assert a.count == 1.5 and b.count == 1.0  # sharing is of objects, never of state
+    for day in range(R._MAX_SHARED_BUCKETS + 10):
+        RateModel(bucket_seconds=DAY).add((1000 + day) * DAY)
+    assert len(R._SHARED_BUCKETS) <= R._MAX_SHARED_BUCKETS
