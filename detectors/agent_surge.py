@@ -81,7 +81,7 @@ from collections import OrderedDict
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.rates import PopulationPrior, RateModel, expose_all
+from detectors.rates import ExposureClock, PopulationPrior, RateModel
 from detectors.surprise import SURPRISE_FLOOR, Surprise
 from streamer.events import Event
 
@@ -284,6 +284,9 @@ class AgentSurge:
         self.counter_channels = frozenset(counter_channels)
         self.third_party_categories = frozenset(third_party_categories)
         self.learn_below = learn_below
+        self._now = -math.inf
+        # priors are exposed lazily (exactly) on read or when their key count changes
+        self._clock = ExposureClock()
         self.priors: dict[str, PopulationPrior] = {}
         for kind, m in sorted((priors or DEFAULT_PRIORS).items()):
             self._prior(kind, m)
@@ -293,7 +296,6 @@ class AgentSurge:
         self._keys: OrderedDict[str, _Agent] = OrderedDict()  # insertion order == least recently touched first
         # self-labelled contacts seen once: key -> (complainant, ts, event_id, institution, channel)
         self._self_seen: OrderedDict[str, tuple[str, float, str, str, str]] = OrderedDict()
-        self._now = -math.inf
         self.evicted_total = 0
         self.promoted_total = 0
         self.findings_total = 0
@@ -308,6 +310,12 @@ class AgentSurge:
                              third_party_total=0, own_line_total=0)
         self.__dict__.update(state)
         self._self_seen = OrderedDict((k, v if len(v) == 5 else (*v, "")) for k, v in self._self_seen.items())
+        if "_clock" not in state:  # a checkpoint of eager exposure: every prior is exposed up to _now
+            self._clock = ExposureClock()
+            if self._now != -math.inf:
+                self._clock.times.append(self._now)
+            for kind, p in self.priors.items():
+                self._clock.attach(p, self._n_kind.get(kind, 0))
 
     # ---------------------------------------------------------------- state
     def _prior(self, kind: str, mean: float = _OTHER_PRIOR) -> PopulationPrior:
@@ -316,11 +324,20 @@ class AgentSurge:
             p = self.priors[kind] = PopulationPrior(
                 mean, self.dispersion, bucket_seconds=self.bucket, floor=mean, r_min=self.dispersion
             )
+            if self._now != -math.inf:  # a kind first seen mid-stream starts at the current time
+                p.t = self._now
+            self._clock.attach(p, 0)
         return p
 
     def _evict(self) -> None:
         horizon = self._now - self.ttl
         keys = self._keys
+        seen = self._self_seen
+        # nothing to do unless a table is over its cap or its least recently touched entry
+        # has expired -- exactly what each loop below checks first
+        if (len(keys) <= self.max_keys and (not keys or keys[next(iter(keys))].last_ts >= horizon)
+                and len(seen) <= self.max_self and (not seen or seen[next(iter(seen))][1] >= horizon)):
+            return
         n = 0
         while keys and n < self.evict_batch:
             k = next(iter(keys))
@@ -347,7 +364,8 @@ class AgentSurge:
             del seen[next(iter(seen))]
 
     def _retire(self, a: _Agent) -> None:
-        self._n_kind[a.kind] -= 1
+        n = self._n_kind[a.kind] = self._n_kind[a.kind] - 1
+        self.priors[a.kind].set_keys(n)
 
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
@@ -355,7 +373,10 @@ class AgentSurge:
         self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
-            expose_all(self.priors, ts, self._n_kind)  # population exposure up to now
+            self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)
+        if not event.contacts:  # nothing to track (most hotline calls): only time has moved on
+            self._evict()
+            return []
         out: list[Finding] = []
         seen_keys: set[str] = set()
         third_party_case = event.category in self.third_party_categories
@@ -392,7 +413,7 @@ class AgentSurge:
             else:
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue
-                self._keys[key] = self._keys.pop(key)  # most recently touched last
+                self._keys.move_to_end(key)  # most recently touched last
             before = self._touch(a, event.complainant, ts, event.event_id, *here, c.role)
             if before is not None:
                 f, score, typical = self._judge(key, a, event)
@@ -405,10 +426,8 @@ class AgentSurge:
         return out
 
     def _new_key(self, kind: str, ts: float) -> _Agent:
-        if kind not in self.priors:
-            p = self._prior(kind)
-            p.expose(self._now, 0)
-        self._n_kind[kind] = self._n_kind.get(kind, 0) + 1
+        n = self._n_kind[kind] = self._n_kind.get(kind, 0) + 1
+        self._prior(kind).set_keys(n)
         return _Agent(kind, ts, self.bucket)
 
     def _touch(self, a: _Agent, who: str, ts: float, event_id: str, inst: str, channel: str, role: str) -> float | None:

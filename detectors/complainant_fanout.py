@@ -111,7 +111,7 @@ from typing import NamedTuple
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span
-from detectors.rates import PopulationPrior, RateModel, expose_all
+from detectors.rates import ExposureClock, PopulationPrior, RateModel
 from detectors.textsig import effective_length, mask
 from streamer.events import Event
 
@@ -171,6 +171,9 @@ def _fp(text: str, min_text: int, chars: int) -> tuple[int | None, int | None]:
     m = mask(text)
     if effective_length(m) < min_text:
         return None, None
+    if len(m) <= chars:  # head and tail are the whole text: one hash
+        h = _h64(m)
+        return h, h
     return _h64(m[:chars]), _h64(m[-chars:])
 
 
@@ -264,9 +267,32 @@ class ComplainantFanout:
         }
         self._people: OrderedDict[str, _Person] = OrderedDict()  # insertion order == least recently touched first
         self._now = -math.inf
+        self._attach_clock()
+        self._derive()
         self._since: float | None = None  # first event time: windows are clipped to the detector's age
         self.evicted_total = 0
         self.findings_total = 0
+
+    def _derive(self) -> None:
+        """Per-pattern constants of the hot path (derived, not state: rebuilt on restore)."""
+        self._min_count = {pattern: min((t.count for t in surge.tiers), default=math.inf)
+                           for pattern, surge in self.surges.items()}
+
+    def _attach_clock(self) -> None:
+        """Expose every tier's prior lazily (and exactly) through one clock:
+        each stands for one population series, so its key count is always 1."""
+        self._clock = ExposureClock()
+        if self._now != -math.inf:  # a checkpoint of eager exposure: every prior is exposed up to _now
+            self._clock.times.append(self._now)
+        for surge in self.surges.values():
+            for prior in surge.priors.values():
+                self._clock.attach(prior, 1.0)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_clock" not in state:
+            self._attach_clock()
+        self._derive()
 
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
@@ -286,8 +312,19 @@ class ComplainantFanout:
             p = self._people[who] = _Person(ts)
         self._add_filing(p, event)
         out: list[Finding] = []
+        n_filings = len(p.filings)
+        live_after = ts - max(self.scales)
         for pattern, surge in self.surges.items():
-            new = self._onsets(p, surge, pattern, event)
+            # Fast path for the common case, with the outcome of the full one:
+            # a complainant with fewer filings than any tier needs crosses none
+            # (the bound of ``_onsets``), and with no new onset ``_judge`` only
+            # looks further while the pattern alerted within the longest window.
+            if n_filings + (pattern == "repeat") < self._min_count[pattern]:
+                if surge.fired_ts <= live_after:
+                    continue
+                new = []
+            else:
+                new = self._onsets(p, surge, pattern, event)
             f = self._judge(surge, event, p, new)
             if f is not None:
                 out.append(f)
@@ -346,14 +383,14 @@ class ComplainantFanout:
         """Move every series from ``prev`` (the latest event time so far) to
         ``ts``. All series share one bucket clock, so only an event that opens
         a new bucket closes buckets; otherwise the priors just gain exposure
-        (all ``_close_buckets`` would do then)."""
+        (all ``_close_buckets`` would do then), which the clock applies when a
+        prior is next read. A closed bucket's arrivals are taught first, at
+        ``prev``, then the exposure up to ``ts`` is owed -- the eager order."""
         b = self.bucket
         if prev == -math.inf or math.floor(ts / b) > math.floor(prev / b):
             for surge in self.surges.values():
                 self._close_buckets(surge, ts)
-            return
-        for surge in self.surges.values():
-            expose_all(surge.priors, ts, default=1.0)
+        self._clock.tick(ts)
 
     def _close_buckets(self, surge: _Surge, ts: float) -> None:
         """Advance the series to ``ts``: a closed day teaches the baseline its
@@ -371,7 +408,7 @@ class ComplainantFanout:
                 for before in range(int(rm.count)):
                     prior.arrival(float(before))
             rm.advance(ts)
-            prior.expose(ts, 1.0)  # quiet time is exposure too
+            # quiet time is exposure too: owed up to ts once _advance ticks the clock
 
     # ---------------------------------------------------------------- judge
     def _score(self, surge: _Surge, ts: float, who: str):
@@ -489,6 +526,9 @@ class ComplainantFanout:
     def _evict(self) -> None:
         horizon = self._now - self.ttl
         people = self._people
+        # nothing to do unless over the cap or the least recently touched has expired (what the loop checks first)
+        if len(people) <= self.max_keys and (not people or people[next(iter(people))].last_ts >= horizon):
+            return
         n = 0
         while people and n < self.evict_batch:
             k = next(iter(people))

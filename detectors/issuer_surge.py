@@ -136,7 +136,7 @@ from collections import OrderedDict, deque
 
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.rates import PopulationPrior, RateModel, expose_all, surprise
+from detectors.rates import ExposureClock, PopulationPrior, RateModel, surprise
 from detectors.surprise import SURPRISE_FLOOR, Surprise
 from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons, split_seal
 from streamer.events import Event
@@ -286,6 +286,8 @@ class IssuerSurge:
         self.learn_below = learn_below
         self.hot_above = threshold if hot_above is None else hot_above
         self.evict_batch = evict_batch
+        # priors are exposed lazily (exactly) on read or when their key count changes
+        self._clock = ExposureClock()
         self.priors: dict[str, PopulationPrior] = {}
         self._prior_means = dict(DEFAULT_PRIORS if priors is None else priors)
         for cls in sorted(self._prior_means):
@@ -305,7 +307,22 @@ class IssuerSurge:
             m = self._prior_means[cls]
             p = self.priors[cls] = PopulationPrior(m, self.dispersion, bucket_seconds=self.bucket, floor=m,
                                                    r_min=self.dispersion)
+            self._clock.attach(p, 0)  # only at construction: every class of _prior_means has its prior
         return p
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_clock" not in state:  # a checkpoint of eager exposure: every prior is exposed up to _now
+            self._clock = ExposureClock()
+            if self._now != -math.inf:
+                self._clock.times.append(self._now)
+            for cls, p in self.priors.items():
+                self._clock.attach(p, self._n_class.get(cls, 0))
+
+    def _count(self, cls: str, delta: int) -> None:
+        """Keys of ``cls`` come or go now: their prior's exposure changes rate."""
+        n = self._n_class[cls] = self._n_class.get(cls, 0) + delta
+        self.priors[cls].set_keys(n)
 
     def _evict(self) -> None:
         horizon = self._now - self.ttl
@@ -315,11 +332,11 @@ class IssuerSurge:
             k = next(iter(keys))
             if keys[k].last_ts >= horizon and len(keys) <= self.max_keys:
                 break
-            self._n_class[keys.pop(k).cls] -= 1
+            self._count(keys.pop(k).cls, -1)
             self.evicted_total += 1
             n += 1
         while len(keys) > self.max_keys:  # hard cap, whatever the batch
-            self._n_class[keys.pop(next(iter(keys))).cls] -= 1
+            self._count(keys.pop(next(iter(keys))).cls, -1)
             self.evicted_total += 1
 
     def _weight(self, cls: str, age: int | None, implausible: bool, reused: bool) -> tuple[float, int]:
@@ -347,7 +364,7 @@ class IssuerSurge:
             self._t0 = ts
         if ts > self._now:
             self._now = ts
-            expose_all(self.priors, ts, self._n_class)  # population exposure up to now
+            self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)
         if not event.attachments:
             return []
         # group this event's certificates by (class, normalised issuer), in attachment order
@@ -366,7 +383,7 @@ class IssuerSurge:
             if a is None:
                 a = _Issuer(k[0], display_name(ats[0].issuer), ts, self.bucket, self.max_event_ids, self.max_recent)
                 self._keys[k] = a
-                self._n_class[k[0]] = self._n_class.get(k[0], 0) + 1
+                self._count(k[0], 1)
             else:
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue

@@ -58,6 +58,7 @@ __all__ = [
     "surprise",
     "PopulationPrior",
     "expose_all",
+    "ExposureClock",
     "RateModel",
     "Surprise",
 ]
@@ -217,8 +218,65 @@ class PopulationPrior:
         self.s_e = 0.0  # exposure in key-buckets (decayed)
         self.t: float | None = None  # event time the sums refer to
 
+    #: Lazy exposure (see ``ExposureClock``): the clock whose event times this
+    #: prior still owes an ``expose``, the index of the first one owed, and the
+    #: key count those steps use. Class-level defaults: a prior of an older
+    #: checkpoint (or one exposed by hand) has no clock.
+    clock: ExposureClock | None = None
+    pos: int = 0
+    n_keys: float = 0
+
+    def catch_up(self) -> None:
+        """Apply every ``expose`` the clock has owed this prior since it was last read.
+
+        Step by step with the arithmetic of :meth:`expose` (and ``expose_all``),
+        in the same order, so the sums are bit for bit those of eager exposure:
+        decay factors of successive steps are *not* merged (``0.5 ** a * 0.5 ** b``
+        is not ``0.5 ** (a + b)`` in floating point).
+        """
+        clock = self.clock
+        if clock is None:
+            return
+        times = clock.times
+        i, end = self.pos, len(times)
+        if i >= end:
+            return
+        self.pos = end
+        t = self.t
+        if t is None:  # the first exposure only sets the time
+            t = times[i]
+            i += 1
+        n = self.n_keys
+        if not n and self.s_e == 0.0 and self.s_c == 0.0 and self.s_c2 == 0.0:
+            self.t = times[end - 1]  # zeros stay zeros: nothing else would change
+            return
+        hl, bs = self.halflife, self.bucket_seconds
+        s_c, s_c2, s_e = self.s_c, self.s_c2, self.s_e
+        while i < end:
+            ts = times[i]
+            i += 1
+            dt = ts - t
+            if dt <= 0.0:
+                continue
+            decay = 0.5 ** (dt / hl)
+            s_c *= decay
+            s_c2 *= decay
+            s_e = s_e * decay + n * dt / bs
+            t = ts
+        self.s_c, self.s_c2, self.s_e, self.t = s_c, s_c2, s_e, t
+
+    def set_keys(self, n_keys: float) -> None:
+        """The population size changes *now* (after the clock's latest time):
+        settle what is owed at the old size first."""
+        clock = self.clock
+        if clock is not None and self.pos < len(clock.times):
+            self.catch_up()
+        self.n_keys = n_keys
+
     def expose(self, ts: float, n_keys: float) -> None:
         """Advance to event time ``ts`` with ``n_keys`` keys alive since the last call."""
+        if self.clock is not None:
+            raise RuntimeError("this prior is exposed by its ExposureClock; tick the clock instead")
         if self.t is None:
             self.t = ts
             return
@@ -233,12 +291,18 @@ class PopulationPrior:
 
     def arrival(self, count_before: float = 0.0) -> None:
         """One arrival at a key whose current bucket held ``count_before``."""
+        clock = self.clock
+        if clock is not None and self.pos < len(clock.times):
+            self.catch_up()
         if count_before < self.clip:
             self.s_c += 1.0
             self.s_c2 += 2.0 * count_before + 1.0  # (c+1)^2 - c^2
 
     def get(self) -> tuple[float, float]:
         """(mean, var) per bucket for a key with no history of its own."""
+        clock = self.clock
+        if clock is not None and self.pos < len(clock.times):
+            self.catch_up()
         m0, r0, w = self.default_mean, self.default_r, self.weight
         e2_0 = m0 + m0 * m0 * (1.0 + 1.0 / r0)  # E[X^2] of the default NB
         m = (self.s_c + w * m0) / (self.s_e + w)
@@ -298,6 +362,61 @@ def expose_all(
         p.t = ts
 
 
+class ExposureClock:
+    """Lazy, exact exposure of a detector's priors: ``tick(ts)`` per event, arithmetic on read.
+
+    Why: a detector exposes every prior it keeps whenever event time moves on
+    -- on nearly every event -- but reads a prior (``get``, ``arrival``) only
+    when a key is judged or learns, and the key count behind a prior changes
+    only when a key of its kind is created or evicted. So the clock just
+    records the event times; a prior replays the steps it is owed
+    (:meth:`PopulationPrior.catch_up`, the eager arithmetic step by step, so
+    results are bit for bit the same) when it is read or its key count is
+    about to change (:meth:`PopulationPrior.set_keys`). ``cap`` bounds the
+    recorded times: past it every prior catches up and the log restarts from
+    the latest time. The clock and its priors pickle together (one object
+    graph), so a checkpoint keeps what is still owed.
+    """
+
+    def __init__(self, cap: int = 1024) -> None:
+        self.cap = cap
+        self.times: list[float] = []  # event times owed; times[p.pos - 1] is prior p's own time
+        self.priors: list[PopulationPrior] = []
+
+    def attach(self, prior: PopulationPrior, n_keys: float = 0) -> PopulationPrior:
+        """Expose ``prior`` from now on at the clock's times with ``n_keys`` keys.
+
+        Its own time must be the clock's latest time, as it is for a prior
+        exposed at that time, or None: then, as with ``expose``, its first
+        exposure (the next tick) only sets its time.
+        """
+        if prior.clock is self:
+            return prior
+        prior.catch_up()
+        times = self.times
+        if times and prior.t is not None and prior.t != times[-1]:
+            raise ValueError("a prior joins a clock at the clock's latest time")
+        prior.clock, prior.pos, prior.n_keys = self, len(times), n_keys
+        self.priors.append(prior)
+        return prior
+
+    def tick(self, ts: float) -> None:
+        """Event time has moved on to ``ts`` (callers tick only forwards)."""
+        times = self.times
+        times.append(ts)
+        if len(times) > self.cap:
+            self.settle()
+
+    def settle(self) -> None:
+        """Bring every prior up to date and restart the log from the latest time."""
+        for p in self.priors:
+            p.catch_up()
+        if self.times:
+            self.times = [self.times[-1]]
+            for p in self.priors:
+                p.pos = 1
+
+
 @dataclass(slots=True, frozen=True)
 class Surprise:
     """The most surprising window of a ``RateModel.score`` call."""
@@ -342,6 +461,26 @@ def _from_river(mean, var) -> tuple[float | None, float | None, float]:
     except Exception:  # another river layout: rebuild E[x^2] from the variance (last bits may differ)
         m1 = mean.get()
         return m1, var.get() + m1 * m1, ff
+
+
+#: Shared objects for the numbers most ``RateModel`` s hold. Why: a detector
+#: keeps one RateModel per tracked key, and most keys hold the same open
+#: bucket index (today's) and a small whole count; as separate objects those
+#: are 32 + 24 bytes per key, about 6 % of an agent key's memory. Equal
+#: values, same arithmetic: only object identity is shared. Counts: a fixed
+#: table; bucket indices: a cache bounded by ``_MAX_SHARED_BUCKETS``.
+_SMALL_COUNTS: dict[float, float] = {float(i): float(i) for i in range(1, 65)}
+_SHARED_BUCKETS: dict[int, int] = {}
+_MAX_SHARED_BUCKETS = 4096
+
+
+def _shared_bucket(b: int) -> int:
+    shared = _SHARED_BUCKETS.get(b)
+    if shared is None:
+        if len(_SHARED_BUCKETS) >= _MAX_SHARED_BUCKETS:
+            _SHARED_BUCKETS.clear()  # bounded; old indices are rarely opened again
+        shared = _SHARED_BUCKETS[b] = b
+    return shared
 
 
 class RateModel(SlotState):
@@ -428,7 +567,7 @@ class RateModel(SlotState):
         b = math.floor(ts / self.bucket_seconds)
         cur = self.cur
         if cur is None:
-            self.cur = b
+            self.cur = _shared_bucket(b)
             return
         if b <= cur:
             return
@@ -450,14 +589,15 @@ class RateModel(SlotState):
                 m2 = a * 0.0 + om * m2
             self.m1, self.m2 = m1, m2
         self.n += idle
-        self.cur = b
+        self.cur = _shared_bucket(b)
         self.count = 0.0
 
     def add(self, ts: float, value: float = 1.0) -> float:
         """Count ``value`` at ``ts``; returns what the open bucket held before."""
         self.advance(ts)
         before = self.count
-        self.count += value
+        count = before + value
+        self.count = _SMALL_COUNTS.get(count, count)  # the shared object of an equal small count
         r = self.recent
         if r:
             r.append(ts)

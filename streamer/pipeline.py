@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,12 +74,10 @@ class PipelineStats:
         self.events[k] = self.events.get(k, 0) + 1
 
     def observe_latency(self, seconds: float) -> None:
+        """Count one processing time in the first bucket ``b`` with ``seconds <= b``
+        (the last slot is +Inf). A binary search: this runs once per event."""
         self.latency_sum += seconds
-        for i, b in enumerate(LATENCY_BUCKETS):
-            if seconds <= b:
-                self.latency_counts[i] += 1
-                return
-        self.latency_counts[-1] += 1
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
 class Pipeline:
@@ -103,7 +102,7 @@ class Pipeline:
         include_raw_dead_letters: bool = False,
         corroborator: Corroborator | None = None,
     ) -> None:
-        self.detectors = list(detectors)
+        self.detectors = detectors  # resolves the per-event call steps (see the property)
         # combines sub-threshold evidence of several detectors (streamer.corroborate); stateless
         self.corroborator = corroborator if corroborator is not None else Corroborator()
         self.pseudo = pseudo
@@ -116,6 +115,23 @@ class Pipeline:
         self.include_raw = include_raw_dead_letters
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.stats = PipelineStats()
+
+    @property
+    def detectors(self) -> tuple[Detector, ...]:
+        """The detectors, in call order (a tuple: replace it, do not mutate it)."""
+        return self._detectors
+
+    @detectors.setter
+    def detectors(self, detectors: Sequence[Detector]) -> None:
+        # Why resolve here: looking up ``update`` and probing for ``surprises``
+        # (only the rate-judging detectors report sub-threshold evidence) on
+        # every event cost a getattr, a hasattr and a bound-method allocation
+        # per detector per event. Assigning (a checkpoint restore, a bench
+        # wrapping detectors in timers) re-resolves.
+        self._detectors = tuple(detectors)
+        self._steps: tuple[tuple[str, Callable[[Event], list], Callable[[], list] | None], ...] = tuple(
+            (det.name, det.update, getattr(det, "surprises", None)) for det in self._detectors
+        )
 
     # -- the hot path -----------------------------------------------------
     def process(self, raw: bytes | str, origin: dict | None = None) -> Event | None:
@@ -156,21 +172,26 @@ class Pipeline:
     def _detect(self, event: Event) -> None:
         reasons: list[dict] = []
         surprises: list = []  # sub-threshold evidence, for corroboration
-        for det in self.detectors:
+        st = self.stats
+        episodes = self.episodes
+        event_id = event.event_id
+        for name, update, surprises_of in self._steps:
             try:
-                findings = det.update(event)
-                if hasattr(det, "surprises"):
-                    surprises.extend(det.surprises())
+                findings = update(event)
+                if surprises_of is not None:
+                    weak = surprises_of()
+                    if weak:
+                        surprises.extend(weak)
             except Exception:  # isolate a faulty detector; count and carry on
-                self.stats.detector_errors[det.name] = self.stats.detector_errors.get(det.name, 0) + 1
+                st.detector_errors[name] = st.detector_errors.get(name, 0) + 1
                 continue
             for f in findings:
                 if not math.isfinite(f.score):
                     continue
-                self.stats.findings[f.detector] = self.stats.findings.get(f.detector, 0) + 1
-                if f.trigger_id == event.event_id:
+                st.findings[f.detector] = st.findings.get(f.detector, 0) + 1
+                if f.trigger_id == event_id:
                     reasons.append({"detector": f.detector, "key": f.key, "score": round(f.score, 3)})
-                rec = self.episodes.observe(f, event.ts_text if f.trigger_id == event.event_id else format_ts(f.ts))
+                rec = episodes.observe(f, event.ts_text if f.trigger_id == event_id else format_ts(f.ts))
                 if rec is not None:
                     self._alert(rec)
         if len(surprises) > 1 and not reasons:  # no detector is sure on its own: do several agree?
@@ -178,11 +199,11 @@ class Pipeline:
                 combined = self.corroborator.combine(event, surprises)
             except Exception:  # isolated like a detector
                 combined = []
-                self.stats.detector_errors["corroboration"] = self.stats.detector_errors.get("corroboration", 0) + 1
+                st.detector_errors["corroboration"] = st.detector_errors.get("corroboration", 0) + 1
             for f in combined:
-                self.stats.findings[f.detector] = self.stats.findings.get(f.detector, 0) + 1
+                st.findings[f.detector] = st.findings.get(f.detector, 0) + 1
                 reasons.append({"detector": f.detector, "key": f.key, "score": round(f.score, 3)})
-                rec = self.episodes.observe(f, event.ts_text)
+                rec = episodes.observe(f, event.ts_text)
                 if rec is not None:
                     self._alert(rec)
         if self.scored_sinks:

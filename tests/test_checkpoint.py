@@ -66,3 +66,37 @@ def test_detector_set_mismatch_is_refused(tmp_path):
     b = Pipeline([], TEST_PSEUDO)
     with pytest.raises(checkpoint.CheckpointError, match="detectors"):
         checkpoint.restore(b, state)
+
+
+@pytest.mark.parametrize("name", ["agent_surge", "issuer_surge", "complainant_fanout"])
+def test_checkpoint_of_eagerly_exposed_priors_continues_exactly(name):
+    """A checkpoint written before priors were exposed lazily (no ``_clock``,
+    plain priors exposed up to the last event time) restores into a detector
+    that continues exactly like an uninterrupted one."""
+    import copy
+
+    from detector_streams import mixed_stream
+
+    from detectors import default_detectors
+
+    stream = mixed_stream()
+    cut = len(stream) // 2
+    ref = next(d for d in default_detectors() if d.name == name)
+    for e in stream[:cut]:
+        ref.update(e)
+    ref._clock.settle()  # what eager exposure held at this point
+    state = copy.deepcopy(ref.__dict__)
+    priors = state.pop("_clock").priors
+    for p in priors:
+        for attr in ("clock", "pos", "n_keys"):
+            p.__dict__.pop(attr, None)
+    old = type(ref).__new__(type(ref))
+    old.__setstate__(state)
+    assert len(old._clock.priors) == len(priors) > 0
+    tail_ref = [f for e in stream[cut:] for f in ref.update(e)]
+    tail_old = [f for e in stream[cut:] for f in old.update(e)]
+    assert tail_ref and orjson.dumps(tail_old) == orjson.dumps(tail_ref)
+    ref._clock.settle()
+    old._clock.settle()
+    sums = lambda d: [(p.s_c, p.s_c2, p.s_e, p.t, p.n_keys) for p in d._clock.priors]  # noqa: E731
+    assert sums(old) == sums(ref)

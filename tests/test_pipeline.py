@@ -158,3 +158,27 @@ def test_top_k_surges_are_the_only_per_key_series():
     lines = [x for x in text.splitlines() if x.startswith("surgewatch_top_surge_score{")]
     assert len(lines) == metrics.TOP_K
     assert 'rank="1"' in lines[0] and f'key="k:{metrics.TOP_K + 4}"' in lines[0]
+
+
+def test_latency_lands_in_the_first_bucket_at_or_above_it():
+    from streamer.pipeline import LATENCY_BUCKETS, PipelineStats
+
+    st = PipelineStats()
+    probes = [0.0, *LATENCY_BUCKETS, *(b * 1.0001 for b in LATENCY_BUCKETS), 5.0]
+    for x in probes:
+        st.observe_latency(x)
+    want = [0] * (len(LATENCY_BUCKETS) + 1)
+    for x in probes:  # the definition, by linear scan: a bound is inclusive (Prometheus "le")
+        want[next((i for i, b in enumerate(LATENCY_BUCKETS) if x <= b), len(LATENCY_BUCKETS))] += 1
+    assert st.latency_counts == want
+    assert st.latency_counts[0] == 2 and st.latency_counts[-1] == 2
+
+
+def test_replacing_the_detectors_re_resolves_what_each_event_calls():
+    first, second = CountingDetector(), CountingDetector()
+    p, _, _ = make([first])
+    p.process(dumps(raw_event(ts=0)))
+    p.detectors = [second]  # as a checkpoint restore does
+    p.process(dumps(raw_event(ts=1)))
+    assert len(first.seen) == 1 and len(second.seen) == 1
+    assert p.detectors == (second,)

@@ -242,3 +242,78 @@ def test_expose_all_matches_expose_bit_for_bit():
             counts["w"] = 2  # a kind that had no keys gets some
     for k in a:
         assert (a[k].s_c, a[k].s_c2, a[k].s_e, a[k].t) == (b[k].s_c, b[k].s_c2, b[k].s_e, b[k].t)
+
+
+def _state(p: PopulationPrior) -> tuple:
+    p.catch_up()
+    return p.s_c, p.s_c2, p.s_e, p.t
+
+
+@pytest.mark.parametrize("cap", [1024, 5])
+def test_lazy_exposure_through_a_clock_matches_eager_exposure_bit_for_bit(cap):
+    """Ticks, key-count changes, arrivals and reads in a random order: the
+    lazily exposed priors must hold exactly the eager sums (also across the
+    clock's settling and a pickle round trip)."""
+    import random
+
+    from detectors.rates import ExposureClock, expose_all
+
+    rng = random.Random(7)
+
+    def make():
+        return {k: PopulationPrior(0.01 * (i + 1), r=0.5, halflife=(5 + i) * DAY) for i, k in enumerate("xyzw")}
+
+    eager, lazy = make(), make()
+    clock = ExposureClock(cap=cap)
+    counts: dict[str, int] = {}
+    for p in lazy.values():
+        clock.attach(p, 0)
+    ts = 1000.0
+    for step in range(3000):
+        ts += rng.choice((0.0, 1.0, 37.0, 3600.0, 0.1))
+        if step == 0 or ts > clock.times[-1]:
+            expose_all(eager, ts, counts)
+            clock.tick(ts)
+        k = rng.choice("xyzw")
+        action = rng.random()
+        if action < 0.2:  # a key of kind k comes or goes
+            n = counts[k] = max(0, counts.get(k, 0) + rng.choice((1, 1, -1)))
+            lazy[k].set_keys(n)
+        elif action < 0.3:
+            before = float(rng.randrange(3))
+            eager[k].arrival(before)
+            lazy[k].arrival(before)
+        elif action < 0.35:
+            assert lazy[k].get() == eager[k].get()
+        if step == 1500:
+            lazy = pickle.loads(pickle.dumps(lazy))
+            clock = lazy["x"].clock
+            assert all(p.clock is clock for p in lazy.values())
+    assert len(clock.times) <= cap + 1
+    for k in eager:
+        assert _state(lazy[k]) == (eager[k].s_c, eager[k].s_c2, eager[k].s_e, eager[k].t)
+    assert eager["x"].s_e > 0 and eager["x"].s_c > 0  # the stream exercised both sums
+
+
+def test_a_prior_on_a_clock_cannot_be_exposed_by_hand():
+    from detectors.rates import ExposureClock
+
+    p = ExposureClock().attach(PopulationPrior(0.1))
+    with pytest.raises(RuntimeError):
+        p.expose(0.0, 1)
+
+
+def test_rate_models_share_equal_small_counts_and_bucket_indices_within_a_bound():
+    import detectors.rates as R
+
+    models = [RateModel(bucket_seconds=DAY) for _ in range(3)]
+    for i, rm in enumerate(models):
+        rm.add(400 * DAY + i)
+    a, b, c = models
+    assert a.count == 1.0 and a.count is b.count is c.count
+    assert a.cur == 400 and a.cur is b.cur is c.cur
+    a.add(400 * DAY + 5, 0.5)
+    assert a.count == 1.5 and b.count == 1.0  # sharing is of objects, never of state
+    for day in range(R._MAX_SHARED_BUCKETS + 10):
+        RateModel(bucket_seconds=DAY).add((1000 + day) * DAY)
+    assert len(R._SHARED_BUCKETS) <= R._MAX_SHARED_BUCKETS
