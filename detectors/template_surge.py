@@ -298,6 +298,19 @@ class TemplateSurge:
         self._found(c, len(self.priors) - 1)
         return self._use(c, event, 1.0)
 
+    def _warm(self, ts: float) -> bool:
+        """Still in warm-up: before the first bucket boundary at least ``warmup`` after the start.
+
+        Warm-up ends on a bucket boundary, not mid-bucket: the open bucket and the
+        windows tested right after would otherwise hold arrivals made during warm-up
+        that no baseline has learned yet, so a steady public template copied a few
+        times that morning was judged against the population prior that evening
+        (issue #3, holdout seed 1). Derived from ``_start``: no new state to pickle.
+        """
+        if self._start is None or self.warmup <= 0.0:
+            return False
+        return ts < math.ceil((self._start + self.warmup) / self.bucket) * self.bucket
+
     def _use(self, c: _Cluster, event: Event, sim: float) -> list[Finding]:
         """Count one use of cluster ``c``; judge it; learn what is normal."""
         ts = event.ts
@@ -305,7 +318,7 @@ class TemplateSurge:
         if before is None:
             return []
         f, score, burst = self._judge(c, event)
-        warm = self._start is not None and ts < self._start + self.warmup
+        warm = self._warm(ts)
         if warm or (score < self.learn_below and not c.fired):
             # an unremarkable extra user teaches the class what is normal
             self.priors[c.cls].arrival(before)
@@ -388,7 +401,7 @@ class TemplateSurge:
                     {"distinct_complainants": n, "tier": "paraphrase" if c.family else "near_duplicate",
                      "institutions": len(c.insts), "baseline_per_30d": round(s.baseline * 30 * DAY / self.bucket, 6)}))
             return None, s.score, burst
-        if self._start is not None and ts < self._start + self.warmup:
+        if self._warm(ts):
             return None, s.score, burst  # still learning what normal looks like
         c.fired = n
         self.findings_total += 1

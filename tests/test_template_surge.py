@@ -169,3 +169,22 @@ def test_checkpoint_with_the_old_dict_indexes_is_refiled():
     ri2.__setstate__(old_ri)
     assert ri2.best(sig) == (5, 1.0)
     assert pickle.loads(pickle.dumps(restored))._candidates(det.hasher.band_keys(next(iter(det._clusters.values())).sig))
+
+
+def test_warmup_ends_on_a_bucket_boundary_so_warmup_copies_are_not_tested():
+    """A public template copied a few times during the morning of the day warm-up
+    ends must not be tested against the population prior that evening: those copies
+    are in the open (UTC day) bucket, which no baseline has learned yet. Before the
+    fix warm-up ended mid-bucket and the 5th copy of the day fired (holdout seed 1)."""
+    rng = random.Random(12)
+    det = TemplateSurge()  # warm-up: one day from the first event, then to the next bucket boundary
+    public = ("本人因失业导致收入中断，现依据《征信业管理条例》第二十五条提出异议申请，请贵机构核查本人名下逾期记录，"
+              "在规定期限内予以更正并书面答复。附：身份证复印件、失业证明。此致敬礼。申请人签名，联系电话见附件。")
+    start = 8.0  # 09:00 UTC (BASE_TS is 01:00 UTC): nominal warm-up ends at 09:00 UTC the next day, mid-bucket
+    copies = [ev(f"p{k}", start + 15.5 + 2.0 * k, f"P{k}", text=public) for k in range(7)]  # 00:30..12:30 UTC, day 2
+    background = organic_stream(rng, 300, start_h=start, span_h=40.0, prefix="bg")
+    assert copies[0].ts < background[0].ts + det.warmup < copies[-1].ts  # the copies span the nominal end
+    assert run(det, merge(copies, background)) == []
+    # past warm-up a rush of a brand-new letter still fires
+    rush = campaign(rng, 8, start_h=start + 48.0)
+    assert run(det, rush)
