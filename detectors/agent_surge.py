@@ -311,11 +311,7 @@ class AgentSurge:
         self.__dict__.update(state)
         self._self_seen = OrderedDict((k, v if len(v) == 5 else (*v, "")) for k, v in self._self_seen.items())
         if "_clock" not in state:  # a checkpoint of eager exposure: every prior is exposed up to _now
-            self._clock = ExposureClock()
-            if self._now != -math.inf:
-                self._clock.times.append(self._now)
-            for kind, p in self.priors.items():
-                self._clock.attach(p, self._n_kind.get(kind, 0))
+            self._clock = ExposureClock.resume(self._now, ((p, self._n_kind.get(k, 0)) for k, p in self.priors.items()))
 
     # ---------------------------------------------------------------- state
     def _prior(self, kind: str, mean: float = _OTHER_PRIOR) -> PopulationPrior:

@@ -281,12 +281,8 @@ class ComplainantFanout:
     def _attach_clock(self) -> None:
         """Expose every tier's prior lazily (and exactly) through one clock:
         each stands for one population series, so its key count is always 1."""
-        self._clock = ExposureClock()
-        if self._now != -math.inf:  # a checkpoint of eager exposure: every prior is exposed up to _now
-            self._clock.times.append(self._now)
-        for surge in self.surges.values():
-            for prior in surge.priors.values():
-                self._clock.attach(prior, 1.0)
+        self._clock = ExposureClock.resume(  # at construction _now is -inf; from an eager checkpoint, its last time
+            self._now, ((prior, 1.0) for surge in self.surges.values() for prior in surge.priors.values()))
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

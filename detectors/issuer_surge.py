@@ -313,11 +313,7 @@ class IssuerSurge:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         if "_clock" not in state:  # a checkpoint of eager exposure: every prior is exposed up to _now
-            self._clock = ExposureClock()
-            if self._now != -math.inf:
-                self._clock.times.append(self._now)
-            for cls, p in self.priors.items():
-                self._clock.attach(p, self._n_class.get(cls, 0))
+            self._clock = ExposureClock.resume(self._now, ((p, self._n_class.get(c, 0)) for c, p in self.priors.items()))
 
     def _count(self, cls: str, delta: int) -> None:
         """Keys of ``cls`` come or go now: their prior's exposure changes rate."""

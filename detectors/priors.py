@@ -231,6 +231,20 @@ class ExposureClock:
         self.times: list[float] = []  # event times owed; times[p.pos - 1] is prior p's own time
         self.priors: list[PopulationPrior] = []
 
+    @classmethod
+    def resume(cls, now: float, priors: Iterable[tuple[PopulationPrior, float]]) -> "ExposureClock":
+        """A clock for priors restored from a checkpoint of *eager* exposure.
+
+        Such priors were exposed up to the detector's last event time ``now``
+        (``-inf`` before any event); each joins with its key count.
+        """
+        clock = cls()
+        if now != -math.inf:
+            clock.times.append(now)
+        for prior, n_keys in priors:
+            clock.attach(prior, n_keys)
+        return clock
+
     def attach(self, prior: PopulationPrior, n_keys: float = 0) -> PopulationPrior:
         """Expose ``prior`` from now on at the clock's times with ``n_keys`` keys.
 

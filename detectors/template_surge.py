@@ -419,7 +419,7 @@ class TemplateSurge:
         )
         return Finding(
             detector=self.name,
-            key=c.key,
+            key=key,
             score=round(s.score, 3),
             ts=ts,
             trigger_id=event.event_id,
