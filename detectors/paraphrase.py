@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.postings import Postings
+from detectors.textsig import sig_array
 
 __all__ = ["RareShingles", "RareIndex"]
 
@@ -114,7 +115,9 @@ class RareIndex:
     """
 
     def __init__(self) -> None:
-        self.sigs: dict[int, np.ndarray] = {}
+        # stored as given: ``pack_sig`` bytes from the template detector (the same
+        # object its cluster holds), arrays in older checkpoints and direct use
+        self.sigs: dict[int, bytes | np.ndarray] = {}
         self.post = Postings()
 
     def __setstate__(self, state: dict) -> None:
@@ -126,11 +129,12 @@ class RareIndex:
         self.__dict__.update(state)
 
     @staticmethod
-    def _keys(sig: np.ndarray) -> tuple[list[int], np.ndarray]:
+    def _keys(sig: np.ndarray | bytes) -> tuple[list[int], np.ndarray]:
+        sig = sig_array(sig)
         q = np.arange(sig.shape[0], dtype=np.uint64) << np.uint64(32) | sig.astype(np.uint64)
         return q.tolist(), q
 
-    def add(self, cid: int, sig: np.ndarray) -> None:
+    def add(self, cid: int, sig: np.ndarray | bytes) -> None:
         self.sigs[cid] = sig
         self.post.add(cid, self._keys(sig)[0])
 
