@@ -25,10 +25,12 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.postings import Postings
+from detectors.textsig import sig_array
 
 __all__ = ["RareShingles", "RareIndex"]
 
 _SALTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)
+_S40 = np.uint64(40)
 
 
 class RareShingles:
@@ -58,17 +60,35 @@ class RareShingles:
         """Flat indices into ``counts`` (row ``r`` at ``r * width``), shape (depth, n).
 
         Flat indexing of the raveled table is one gather instead of numpy's
-        slower two-array fancy indexing; the cells are the same.
+        slower two-array fancy indexing; the cells are the same. The per-row
+        multipliers and offsets are columns made once (``_consts``), so this is
+        four in-place array operations.
         """
-        cols = hashes[None, :] * (self._salts[:, None] | np.uint64(1))  # (array ops wrap silently)
-        cols >>= np.uint64(40)
-        w = self.width
-        if w & (w - 1) == 0:
-            cols &= np.uint64(w - 1)
+        consts = self.__dict__.get("_consts")
+        if consts is None:
+            consts = self._consts = self._make_consts()
+        mul, offs, wmask = consts
+        cols = np.multiply(hashes, mul)  # (depth, n) by broadcasting; array ops wrap silently
+        cols >>= _S40
+        if wmask is not None:
+            cols &= wmask
         else:
-            cols %= np.uint64(w)
-        cols += np.arange(0, self.depth * w, w, dtype=np.uint64)[:, None]
+            cols %= np.uint64(self.width)
+        cols += offs
         return cols.view(np.int64)  # all < depth * width: the same numbers as intp
+
+    def _make_consts(self) -> tuple[np.ndarray, np.ndarray, np.uint64 | None]:
+        """(row multipliers, row offsets) as (depth, 1) columns and the width mask
+        (None unless the width is a power of two). Derived, so not pickled."""
+        w = self.width
+        mul = (self._salts | np.uint64(1))[:, None].copy()
+        offs = np.arange(0, self.depth * w, w, dtype=np.uint64)[:, None]
+        return mul, offs, (np.uint64(w - 1) if w & (w - 1) == 0 else None)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_consts", None)
+        return state
 
     def _decay_to(self, ts: float) -> None:
         e = int(ts // self.half_life)
@@ -114,7 +134,9 @@ class RareIndex:
     """
 
     def __init__(self) -> None:
-        self.sigs: dict[int, np.ndarray] = {}
+        # stored as given: ``pack_sig`` bytes from the template detector (the same
+        # object its cluster holds), arrays in older checkpoints and direct use
+        self.sigs: dict[int, bytes | np.ndarray] = {}
         self.post = Postings()
 
     def __setstate__(self, state: dict) -> None:
@@ -126,11 +148,12 @@ class RareIndex:
         self.__dict__.update(state)
 
     @staticmethod
-    def _keys(sig: np.ndarray) -> tuple[list[int], np.ndarray]:
+    def _keys(sig: np.ndarray | bytes) -> tuple[list[int], np.ndarray]:
+        sig = sig_array(sig)
         q = np.arange(sig.shape[0], dtype=np.uint64) << np.uint64(32) | sig.astype(np.uint64)
         return q.tolist(), q
 
-    def add(self, cid: int, sig: np.ndarray) -> None:
+    def add(self, cid: int, sig: np.ndarray | bytes) -> None:
         self.sigs[cid] = sig
         self.post.add(cid, self._keys(sig)[0])
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -51,7 +52,7 @@ from detectors.paraphrase import RareIndex, RareShingles
 from detectors.postings import Postings
 from detectors.rates import PopulationPrior, RateModel
 from detectors.surprise import SURPRISE_FLOOR, Surprise
-from detectors.textsig import MinHasher, effective_length, mask, rolling_hashes, signature_hex, sort_unique
+from detectors.textsig import MinHasher, effective_length, mask, pack_sig, rolling_hashes, signature_hex, sort_unique
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -61,7 +62,17 @@ __all__ = ["TemplateSurge"]
 
 
 class _Cluster(SlotState):
-    """One template: its representative signature and who used it."""
+    """One template: its representative signature and who used it.
+
+    Most clusters only ever see one complainant (a genuine letter), so until a
+    second one (or a second institution) turns up, the state is compact: ``sig``
+    is ``pack_sig`` bytes (older checkpoints: an array), ``members`` is one
+    tuple ``(complainant, institution, institution_ts)`` with ``insts`` None
+    (the complainant's last-seen time is then ``last_ts``), and ``events`` is
+    the one event id as a bare string. ``TemplateSurge._touch`` expands them to
+    the dicts and list below, which is all ``_judge`` ever sees (it runs only
+    from the second complainant on).
+    """
 
     __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum",
                  "length", "cls", "fired", "family")
@@ -72,9 +83,9 @@ class _Cluster(SlotState):
         self.sig = sig
         self.first_ts = ts
         self.last_ts = ts
-        self.members: dict[str, float] = {}  # complainant -> last seen
-        self.insts: dict[str, float] = {}
-        self.events: list | None = None  # last event ids (a deque in older checkpoints)
+        self.members: dict[str, float] | tuple | None = None  # complainant -> last seen (see above)
+        self.insts: dict[str, float] | None = None
+        self.events: list | str | None = None  # last event ids (a deque in older checkpoints)
         self.rate: RateModel | None = None  # created with the second complainant
         self.n_events = 0
         self.sim_sum = 0.0  # similarity of joining members to the representative
@@ -83,6 +94,16 @@ class _Cluster(SlotState):
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
         self.family = False  # a paraphrase family (rare-content tier), not a near-duplicate cluster
 
+
+
+def _seen(c: _Cluster, event_id: str) -> bool:
+    """Is ``event_id`` among the cluster's kept event ids (a re-delivery)?"""
+    ev = c.events
+    if ev is None:
+        return False
+    if type(ev) is str:  # one id, stored bare (``in`` would test for a substring)
+        return ev == event_id
+    return event_id in ev
 
 
 class TemplateSurge:
@@ -249,24 +270,26 @@ class TemplateSurge:
         best, best_sim = -1, -1.0
         cands = self._candidates(bks, q)
         if cands:
+            # stored signatures are bytes (arrays in older checkpoints: the same buffer)
+            cl = self._clusters
             if len(cands) == 1:  # the common case: skip the stack
                 best = cands[0]
-                best_sim = int(np.count_nonzero(self._clusters[best].sig == sig)) / sig.shape[0]
+                best_sim = int(np.count_nonzero(np.frombuffer(cl[best].sig, dtype=np.uint32) == sig)) / sig.shape[0]
             else:
-                reps = np.stack([self._clusters[cid].sig for cid in cands])
-                sims = np.count_nonzero(reps == sig, axis=1) / sig.shape[0]
+                reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32)
+                sims = np.count_nonzero(reps.reshape(len(cands), -1) == sig, axis=1) / sig.shape[0]
                 i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
                 best, best_sim = cands[i], float(sims[i])
         # every long text counts in the rare-shingle document frequency
         rare = self.rare.rare(sort_unique(para), ts)
         if best >= 0 and best_sim >= self.similarity:
             c = self._clusters[best]
-            if c.events is not None and event.event_id in c.events:
+            if _seen(c, event.event_id):
                 return []  # a re-delivery: already counted
             del self._clusters[best]
             self._clusters[best] = c  # most recently touched last
             return self._use(c, event, best_sim)
-        c = self._found(_Cluster(None, sig, ts, length),
+        c = self._found(_Cluster(None, pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
         self._index(self._next_id - 1, sig, bks)
         out = self._use(c, event, 1.0)
@@ -287,14 +310,14 @@ class TemplateSurge:
         cid, sim = self.rare_index.best(sig)
         if cid >= 0 and sim >= self.rare_similarity:
             c = self._clusters[cid]
-            if c.events is not None and event.event_id in c.events:
+            if _seen(c, event.event_id):
                 return []
             del self._clusters[cid]
             self._clusters[cid] = c
             return self._use(c, event, sim)
-        c = _Cluster(None, sig, event.ts, length)
+        c = _Cluster(None, pack_sig(sig), event.ts, length)
         c.family = True
-        self.rare_index.add(self._next_id, sig)
+        self.rare_index.add(self._next_id, c.sig)  # the same bytes object: stored once
         self._found(c, len(self.priors) - 1)
         return self._use(c, event, 1.0)
 
@@ -333,20 +356,39 @@ class TemplateSurge:
         """Record one use. If it added a complainant other than the founder,
         return what the cluster's open bucket held before; else None."""
         ts = event.ts
-        c.last_ts = max(c.last_ts, ts)
-        c.n_events += 1
-        c.sim_sum += sim
-        # a plain list (64 B for one id; a deque is ~600 B): most templates keep one id
+        prev_last = c.last_ts
+        c.last_ts = max(prev_last, ts)
+        n_before = c.n_events
+        c.n_events = n_before + 1
+        # (0.0 + sim is sim: the founder's sum is the caller's float, not a new one)
+        c.sim_sum = sim if n_before == 0 else c.sim_sum + sim
+        # one id as the bare string, then a plain list (a deque is ~600 B): most
+        # templates keep one id
         ev = c.events
         if ev is None:
-            c.events = [event.event_id]
+            c.events = event.event_id
         else:
+            if type(ev) is str:
+                ev = c.events = [ev]
             ev.append(event.event_id)
             if len(ev) > self.max_event_ids:
                 del ev[0]
+        m = c.members
+        if m is None or type(m) is tuple:
+            # compact while one complainant at one institution (see _Cluster)
+            inst = sys.intern(event.institution)
+            if self.max_members >= 1 and self.max_insts >= 1:
+                if m is None:  # the founder
+                    c.members = (event.complainant, inst, ts)
+                    return None
+                if m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window:
+                    c.members = (m[0], inst, ts)  # the founder again, at the same institution
+                    return None
+            # anything else: expand (the founder was last seen at prev_last) and go on as ever
+            c.members, c.insts = ({}, {}) if m is None else ({m[0]: prev_last}, {m[1]: m[2]})
         if event.institution not in c.insts and len(c.insts) >= self.max_insts:
             del c.insts[min(c.insts, key=c.insts.__getitem__)]
-        c.insts[event.institution] = ts
+        c.insts[sys.intern(event.institution)] = ts  # interned: clusters at one bank share the name
         members = c.members
         lo = ts - self.window
         if members and next(iter(members.values())) < lo:

@@ -47,6 +47,8 @@ __all__ = [
     "jaccard",
     "band_keys",
     "signature_hex",
+    "pack_sig",
+    "sig_array",
     "MinHasher",
     "PH_NUM",
     "PH_NAME",
@@ -371,13 +373,14 @@ class MinHasher:
         # the shift is monotone, so it commutes with the minimum: shift num_perm values, not num_perm x n
         return (hv.min(axis=1) >> _S32).astype(np.uint32)
 
-    def band_keys(self, sig: np.ndarray) -> list[int]:
+    def band_keys(self, sig: np.ndarray | bytes) -> list[int]:
         """One Python int per band: a stable hash of (band index, band slots)."""
         return self.band_key_array(sig).tolist()
 
-    def band_key_array(self, sig: np.ndarray) -> np.ndarray:
-        """``band_keys`` as a uint64 array (for a ``Postings`` lookup without converting back)."""
-        h = sig.astype(np.uint64).reshape(self.bands, self.rows) @ self.band_mul  # wraps like the sum of products
+    def band_key_array(self, sig: np.ndarray | bytes) -> np.ndarray:
+        """``band_keys`` as a uint64 array (for a ``Postings`` lookup without converting back).
+        ``sig`` may be stored ``pack_sig`` bytes."""
+        h = sig_array(sig).astype(np.uint64).reshape(self.bands, self.rows) @ self.band_mul  # wraps like the sum of products
         h ^= self.band_salt
         _mix64_inplace(h)
         return h
@@ -403,8 +406,28 @@ def band_keys(sig: np.ndarray, hasher: MinHasher | None = None) -> list[int]:
     return (hasher or _DEFAULT).band_keys(sig)
 
 
-def signature_hex(sig: np.ndarray, digest_size: int = 8) -> str:
-    """Stable short hex id of a signature (blake2b of its bytes)."""
+def pack_sig(sig: np.ndarray) -> bytes:
+    """A signature as the little-endian bytes of its uint32 slots, for long-lived state.
+
+    A 64-slot ndarray costs ~370 bytes (object header, separately allocated
+    data); the same slots as ``bytes`` cost ~290, and a ``b"".join`` of several
+    is a cheaper stack than ``np.stack`` of arrays. ``sig_array`` reads it back.
+    """
+    return np.ascontiguousarray(sig, dtype="<u4").tobytes()
+
+
+def sig_array(sig: bytes | np.ndarray) -> np.ndarray:
+    """A stored signature as a uint32 array (a read-only view for ``bytes``; arrays,
+    as in checkpoints from before ``pack_sig``, are returned as they are)."""
+    if isinstance(sig, bytes):
+        return np.frombuffer(sig, dtype="<u4")
+    return sig
+
+
+def signature_hex(sig: np.ndarray | bytes, digest_size: int = 8) -> str:
+    """Stable short hex id of a signature (blake2b of its bytes); ``pack_sig`` bytes
+    hash to the same id as the array they came from."""
     import hashlib
 
-    return hashlib.blake2b(np.ascontiguousarray(sig, dtype="<u4").tobytes(), digest_size=digest_size).hexdigest()
+    raw = sig if isinstance(sig, bytes) else np.ascontiguousarray(sig, dtype="<u4").tobytes()
+    return hashlib.blake2b(raw, digest_size=digest_size).hexdigest()
