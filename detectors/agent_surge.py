@@ -76,12 +76,15 @@ days; ..."), never its value.
 from __future__ import annotations
 
 import math
-import sys
 from collections import OrderedDict
 
-from detectors.base import Finding, SlotState, severity_for
-from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.rates import ExposureClock, PopulationPrior, RateModel
+from detectors.agent_evidence import _subject, agent_finding
+# _Agent lives in agent_state; it is imported here also because older
+# checkpoints pickled it as detectors.agent_surge._Agent and must still load.
+from detectors.agent_state import _Agent, touch
+from detectors.base import Finding
+from detectors.fmt import DAY
+from detectors.rates import ExposureClock, PopulationPrior
 from detectors.surprise import SURPRISE_FLOOR, Surprise
 from streamer.events import Event
 
@@ -116,126 +119,7 @@ COUNTER_CHANNELS: tuple[str, ...] = ("branch",)
 #: third party (the scam caller's number), not someone acting for the complainant.
 THIRD_PARTY_CATEGORIES: tuple[str, ...] = ("fraud",)
 
-#: Noun phrase (with its article) per contact kind, for summaries.
-_KIND_NOUNS = {
-    "phone": "a phone",
-    "email": "an e-mail address",
-    "wechat": "a WeChat account",
-    "address": "an address",
-    "representative": "a representative's name",
-    "organization": "an organisation",
-}
-_ROLE_PHRASES = (
-    ("representative", "as a representative's contact"),
-    ("self", "as a complainant's own contact"),
-    ("unknown", "with no stated role"),
-)
 
-
-def _subject(kind: str, roles: tuple[str, ...]) -> str:
-    """Sentence subject naming the kind of contact and how it was given, never its value."""
-    noun = _KIND_NOUNS.get(kind) or f"a {kind} contact"
-    if kind == "representative":  # the name *is* the representative
-        phrase = noun
-    elif kind == "organization":
-        phrase = noun + (" named as representative" if "representative" in roles else " named in the complaints")
-    else:
-        how = [p for r, p in _ROLE_PHRASES if r in roles]
-        if len(how) > 2:
-            how = [", ".join(how[:-1]), how[-1]]
-        phrase = noun + (" given " + " and ".join(how) if how else "")
-    return phrase[0].upper() + phrase[1:]
-
-
-
-
-def _last_seen(pairs: list, value: str, ts: float, cap: int) -> bool:
-    """Set ``value``'s last-seen time in a flat ``[name, ts, name, ts, ...]`` list
-    (first-seen order); True if it is new. At ``cap`` names the least recently
-    seen one (the first of equals) makes room -- a dict's behaviour in a third
-    of its memory, for the one to three names a key usually has."""
-    try:
-        i = pairs.index(value)  # names are str, times float: a name never matches a time
-    except ValueError:
-        if len(pairs) >= 2 * cap:
-            times = pairs[1::2]
-            j = 2 * times.index(min(times))
-            del pairs[j:j + 2]
-        pairs.append(sys.intern(value))
-        pairs.append(ts)
-        return True
-    pairs[i + 1] = ts
-    return False
-
-
-#: Shared role tuples: nearly every key has the same one or two, so keys share
-#: them instead of holding a copy each (bounded: past it, tuples are not shared).
-_ROLE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
-_MAX_ROLE_SETS = 256
-
-
-def _with_role(roles: tuple[str, ...], role: str) -> tuple[str, ...]:
-    t = (*roles, role)
-    shared = _ROLE_SETS.get(t)
-    if shared is None and len(_ROLE_SETS) < _MAX_ROLE_SETS:
-        shared = _ROLE_SETS[t] = t
-    return shared or t
-
-
-def _last(rec) -> float:
-    """Last-seen time of a member record: ``(first, last)`` or one time."""
-    return rec[1] if isinstance(rec, tuple) else rec
-
-
-def _flat(d) -> list:
-    """A ``{name: ts}`` dict of an older checkpoint as a flat pair list."""
-    if isinstance(d, dict):
-        return [x for kv in d.items() for x in kv]
-    return d
-
-
-class _Agent(SlotState):
-    """State of one tracked contact point.
-
-    Compact on purpose (a flood can bring ``max_keys`` of them): institutions
-    and channels as flat ``[name, last ts, ...]`` lists, roles as a shared
-    tuple of names, event ids as a list trimmed to ``max_event_ids``, members
-    as ``complainant -> (first ts, last ts)`` (just the ts while both agree).
-    """
-
-    __slots__ = ("kind", "members", "insts", "chans", "events", "rate", "roles", "first_ts", "last_ts", "n_events",
-                 "fired", "own_line")
-    _SLOT_DEFAULTS = {"chans": [], "own_line": False}  # absent from version-1 checkpoints
-
-    def __init__(self, kind: str, ts: float, bucket: float, max_event_ids: int | None = None) -> None:
-        self.kind = kind
-        # complainant -> (first_ts, last_ts), or the one ts while they are equal (a tuple less per member)
-        self.members: dict[str, tuple[float, float] | float] = {}
-        self.insts: list = []  # [institution, last ts, ...]
-        self.chans: list = []  # [channel, last ts, ...]
-        self.events: list[str] = []  # the last max_event_ids event ids
-        self.rate = RateModel(bucket_seconds=bucket)
-        self.roles: tuple[str, ...] = ()  # roles the contact was given in, first-seen order
-        self.first_ts = ts
-        self.last_ts = ts
-        self.n_events = 0
-        self.fired = 0  # distinct complainants at the last finding (0: never fired)
-        self.own_line = False  # was judged an institution's own line (counted once)
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        # older checkpoints: dicts, a deque and role counts
-        self.insts, self.chans = _flat(self.insts), _flat(self.chans)
-        if not isinstance(self.events, list):
-            self.events = list(self.events)
-        for m, rec in self.members.items():
-            if isinstance(rec, list):
-                self.members[m] = tuple(rec)  # [first, last] lists
-        if not isinstance(self.roles, tuple):
-            roles: tuple[str, ...] = ()
-            for r in self.roles:
-                roles = _with_role(roles, r)
-            self.roles = roles
 
 
 class AgentSurge:
@@ -401,7 +285,7 @@ class AgentSurge:
                     del self._self_seen[key]
                     a = self._new_key(c.kind, prev[1])
                     self._keys[key] = a
-                    self._touch(a, prev[0], prev[1], prev[2], prev[3], prev[4], "self")
+                    touch(self, a, prev[0], prev[1], prev[2], prev[3], prev[4], "self")
                     self.promoted_total += 1
                 else:
                     a = self._new_key(c.kind, ts)
@@ -410,7 +294,7 @@ class AgentSurge:
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue
                 self._keys.move_to_end(key)  # most recently touched last
-            before = self._touch(a, event.complainant, ts, event.event_id, *here, c.role)
+            before = touch(self, a, event.complainant, ts, event.event_id, *here, c.role)
             if before is not None:
                 f, score, typical = self._judge(key, a, event)
                 if f is not None:
@@ -425,54 +309,6 @@ class AgentSurge:
         n = self._n_kind[kind] = self._n_kind.get(kind, 0) + 1
         self._prior(kind).set_keys(n)
         return _Agent(kind, ts, self.bucket)
-
-    def _touch(self, a: _Agent, who: str, ts: float, event_id: str, inst: str, channel: str, role: str) -> float | None:
-        """Record one sighting. None if nothing new; else what the key's open
-        bucket held before a new extra complainant, or -1 for a new
-        institution / channel / the founding complainant only."""
-        a.last_ts = max(a.last_ts, ts)
-        a.n_events += 1
-        events = a.events
-        if events:
-            events.append(event_id)
-            if len(events) > self.max_event_ids:
-                del events[0]
-        else:  # a literal list is allocated exactly
-            a.events = [event_id]
-        if role not in a.roles:
-            a.roles = _with_role(a.roles, role)
-        members = a.members
-        # forget complainants not seen within the window
-        lo = ts - self.window
-        if members and _last(next(iter(members.values()))) < lo:  # oldest-seen first
-            for m in [m for m, rec in members.items() if _last(rec) < lo]:
-                del members[m]
-        grew: float | None = None
-        rec = members.pop(who, None)
-        if rec is None:
-            founding = not members and a.rate.cur is None
-            rec = ts
-            before = a.rate.add(ts, 1.0)
-            grew = -1.0 if founding else before
-            if len(members) >= self.max_members:
-                del members[next(iter(members))]
-        else:
-            first = rec[0] if isinstance(rec, tuple) else rec
-            last = max(_last(rec), ts)
-            rec = first if last == first else (first, last)
-        members[who] = rec  # most recently seen last
-        # names are interned: every key seen at one bank then holds the same string
-        if not a.insts:
-            a.insts = [sys.intern(inst), ts]
-            grew = -1.0 if grew is None else grew
-        elif _last_seen(a.insts, inst, ts, self.max_insts) and grew is None:
-            grew = -1.0
-        if not a.chans:
-            a.chans = [sys.intern(channel), ts]
-            grew = -1.0 if grew is None else grew
-        elif _last_seen(a.chans, channel, ts, self.max_channels) and grew is None:
-            grew = -1.0
-        return grew
 
     def _judge(self, key: str, a: _Agent, event: Event) -> tuple[Finding | None, float, bool]:
         """(finding or None, score, whether the key is a typical one of its kind)."""
@@ -508,43 +344,7 @@ class AgentSurge:
             return None, s.score, True
         a.fired = n
         self.findings_total += 1
-        span = ts - min(r[0] if isinstance(r, tuple) else r for r in a.members.values())
-        per30 = m * 30 * DAY / self.bucket
-        noun = _KIND_NOUNS.get(a.kind) or f"a {a.kind} contact"
-        where = f"{insts} institution{'s' if insts != 1 else ''}"
-        usual = noun + (" seen at a single institution" if insts <= 1 else "")
-        summary = (
-            f"{_subject(a.kind, a.roles)} acted for {n} complainants at {where} in {fmt_span(span)};"
-            f" {usual} normally acts for 1 complainant plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
-        )
-        roles = sorted(a.roles)
-        return Finding(
-            detector=self.name,
-            key=key,
-            score=round(s.score, 3),
-            ts=ts,
-            trigger_id=event.event_id,
-            event_ids=list(a.events),
-            summary=summary,
-            severity=severity_for(s.score, warning=self.threshold, critical=self.critical),
-            evidence={
-                "kind": a.kind,
-                "roles": roles,
-                "distinct_complainants": n,
-                "institutions": insts,
-                "channels": sorted(chans),
-                "confined": insts <= 1,
-                "prior_factor": factor,
-                "window": fmt_window(self.window),
-                "span_seconds": round(span, 1),
-                "scored_window": fmt_window(s.window),
-                "observed_in_window": s.observed,
-                "expected_in_window": round(s.expected, 6),
-                "baseline_per_30d": round(per30, 6),
-                "p_value": s.p_value,
-                "events": a.n_events,
-            },
-        ), s.score, True
+        return agent_finding(self, key, a, event, s, n, insts, chans, factor, m), s.score, True
 
     def surprises(self) -> list[Surprise]:
         """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""

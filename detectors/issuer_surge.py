@@ -132,13 +132,17 @@ runs on event time and pickles (plain attributes and river statistics).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
-from detectors.base import Finding, SlotState, severity_for
-from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.rates import ExposureClock, PopulationPrior, RateModel, surprise
+from detectors.base import Finding
+from detectors.fmt import DAY
+from detectors.issuer_evidence import _CLASS_WORDS, issuer_finding
+# _Issuer lives in issuer_state; it is imported here also because older
+# checkpoints pickled it as detectors.issuer_surge._Issuer and must still load.
+from detectors.issuer_state import _Issuer, touch
+from detectors.rates import ExposureClock, PopulationPrior, surprise
 from detectors.surprise import SURPRISE_FLOOR, Surprise
-from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons, split_seal
+from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons
 from streamer.events import Event
 
 __all__ = ["IssuerSurge", "DEFAULT_PRIORS", "KIND_CLASS", "normalise_issuer", "seal_reasons", "issuer_key"]
@@ -156,19 +160,6 @@ DEFAULT_PRIORS: dict[str, float] = {
 _OLD_WEIGHT = {"medical": 0.5, "hardship": 0.7}
 _FLAT_WEIGHT = {"unemployment": 0.75, "authorization": 0.5}
 
-_CLASS_WORDS = {
-    "medical": "medical certificates",
-    "hardship": "hardship certificates",
-    "unemployment": "unemployment certificates",
-    "authorization": "authorisations",
-}
-
-_REASON_WORDS = {
-    "seal_issuer_mismatch": "seal names another organisation",
-    "admin_order_reversed": "administrative order reversed",
-    "wrong_seal_type": "wrong seal type",
-    "issuer_kind_mismatch": "issuer cannot issue this certificate",
-}
 
 def _frac_surprise(obs: float, mu: float, var: float | None) -> float:
     """``-log10 P[X >= obs]`` linearly interpolated between the integers either side."""
@@ -181,37 +172,6 @@ def _frac_surprise(obs: float, mu: float, var: float | None) -> float:
         return s0
     s1 = surprise(k0 + 1, mu, var)
     return s0 + f * (s1 - s0)
-
-
-# ---------------------------------------------------------------- state
-
-
-class _Issuer(SlotState):
-    """State of one (class, issuer) key."""
-
-    __slots__ = ("cls", "display", "members", "insts", "events", "rate", "kinds", "seal_types", "reasons", "shas",
-                 "reused", "first_ts", "last_ts", "n_events", "fired", "w_first")
-
-    def __init__(self, cls: str, display: str | None, ts: float, bucket: float, max_event_ids: int,
-                 max_recent: int) -> None:
-        self.cls = cls
-        self.display = display
-        # complainant -> [first_ts, last_ts, young (1/0/-1 unknown), flags (1 implausible seal, 2 reused scan)]
-        self.members: dict[str, list] = {}
-        self.insts: dict[str, float] = {}  # institution -> last ts
-        self.events: deque = deque(maxlen=max_event_ids)
-        self.rate = RateModel(bucket_seconds=bucket, max_recent=max_recent)
-        self.kinds: dict[str, int] = {}
-        self.seal_types: dict[str, int] = {}
-        self.reasons: dict[str, int] = {}  # reason -> certificates
-        self.shas: dict[str, str] = {}  # sha256 -> first complainant that filed it (LRU-bounded)
-        self.reused = 0  # certificates whose file another complainant filed before
-        self.first_ts = ts
-        self.last_ts = ts
-        self.n_events = 0
-        self.fired = 0  # distinct complainants at the last finding (0: never fired)
-        self.w_first = 1.0  # weight of the founding complainant (given, not evidence)
-
 
 
 class IssuerSurge:
@@ -384,7 +344,7 @@ class IssuerSurge:
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue
                 self._keys[k] = self._keys.pop(k)  # most recently touched last
-            before = self._touch(a, event, ats)
+            before = touch(self, a, event, ats)
             if before is not None:
                 f, score = self._judge(k, a, event)
                 if f is not None:
@@ -393,64 +353,6 @@ class IssuerSurge:
                     self._prior(a.cls).arrival(before)  # an unremarkable extra complainant teaches the prior
         self._evict()
         return out
-
-    def _touch(self, a: _Issuer, event: Event, ats: list) -> float | None:
-        """Record one event's certificates. None if no new complainant; else what
-        the key's open bucket held before (-1 for the founding complainant)."""
-        ts, who = event.ts, event.complainant
-        self.certificates_total += len(ats)
-        a.last_ts = max(a.last_ts, ts)
-        a.n_events += 1
-        a.events.append(event.event_id)
-        reasons: set[str] = set()
-        reused = False
-        for at in ats:
-            a.kinds[at.kind] = a.kinds.get(at.kind, 0) + 1
-            seal = normalise_issuer(at.seal_text)
-            stype = split_seal(seal)[1] if seal else ""
-            st = stype or ("none" if not seal else "other")
-            a.seal_types[st] = a.seal_types.get(st, 0) + 1
-            rs = seal_reasons(at.kind, at.issuer, at.seal_text)
-            for r in rs:
-                a.reasons[r] = a.reasons.get(r, 0) + 1
-            reasons.update(rs)
-            if at.sha256:
-                sha = at.sha256.strip().lower()
-                first = a.shas.pop(sha, None)
-                if first is not None and first != who:
-                    reused = True
-                    a.reused += 1
-                a.shas[sha] = first if first is not None else who  # most recently seen last
-                if len(a.shas) > self.max_shas:
-                    del a.shas[next(iter(a.shas))]
-        members = a.members
-        lo = ts - self.window
-        if members and next(iter(members.values()))[1] < lo:  # oldest-seen first
-            for m in [m for m, rec in members.items() if rec[1] < lo]:
-                del members[m]
-        flags = (1 if reasons else 0) | (2 if reused else 0)
-        grew: float | None = None
-        rec = members.pop(who, None)
-        if rec is None:
-            founding = not members and a.rate.cur is None
-            w, young = self._weight(a.cls, event.age, bool(reasons), reused)
-            rec = [ts, ts, young, flags]
-            # the founding complainant is why the key exists (given, not evidence):
-            # the rate model counts only the weight of the complainants after it
-            before = a.rate.add(ts, 0.0 if founding else w)
-            if founding:
-                a.w_first = w
-            grew = -1.0 if founding else before
-            if len(members) >= self.max_members:
-                del members[next(iter(members))]
-        else:
-            rec[1] = max(rec[1], ts)
-            rec[3] |= flags
-        members[who] = rec  # most recently seen last
-        if event.institution not in a.insts and len(a.insts) >= self.max_insts:
-            del a.insts[min(a.insts, key=a.insts.__getitem__)]
-        a.insts[event.institution] = ts
-        return grew
 
     def _baseline(self, a: _Issuer, prior: PopulationPrior) -> tuple[float, float]:
         """(mean, var) of a key's weight per bucket under the null.
@@ -517,56 +419,7 @@ class IssuerSurge:
             return None, score
         a.fired = n
         self.findings_total += 1
-        p_value = 10.0 ** (-score)
-        known = [r for r in a.members.values() if r[2] >= 0]
-        young_share = sum(r[2] for r in known) / len(known) if known else None
-        lo = ts - self.window
-        insts = sum(1 for t in a.insts.values() if t >= lo)
-        span = ts - min(r[0] for r in a.members.values())
-        per30 = m * 30 * DAY / self.bucket
-        who = a.display or "one issuer"
-        what = _CLASS_WORDS.get(a.cls, a.cls)
-        reasons = sorted(a.reasons)
-        summary = (
-            f"{who} issued {what} for {n} complainants at {insts} institution{'s' if insts != 1 else ''}"
-            f" in {fmt_span(span)}"
-            + (f", {round(100 * young_share)}% of them under {self.young_age}" if young_share is not None else "")
-            + (f", {a.reused} reused scan{'s' if a.reused != 1 else ''}" if a.reused else "")
-            + (f", implausible seals ({'; '.join(_REASON_WORDS.get(x, x) for x in reasons)})" if reasons else "")
-            + f"; an issuer normally certifies 1 complainant plus {per30:.2g} more per 30 days (p={p_value:.1g})."
-        )
-        f = Finding(
-            detector=self.name,
-            key=issuer_key(key[1], key[0]),
-            score=round(score, 3),
-            ts=ts,
-            trigger_id=event.event_id,
-            event_ids=list(a.events),
-            summary=summary,
-            severity=severity_for(score, warning=self.threshold, critical=self.critical),
-            evidence={
-                "issuer": a.display,
-                "issuer_class": a.cls,
-                "certificate_kinds": dict(sorted(a.kinds.items())),
-                "distinct_complainants": n,
-                "institutions": insts,
-                "young_share": round(young_share, 3) if young_share is not None else None,
-                "young_age": self.young_age,
-                "reused_sha256": a.reused,
-                "implausible_seals": suspect,
-                "seal_reasons": {x: a.reasons[x] for x in reasons},
-                "seal_types": dict(sorted(a.seal_types.items())),
-                "window": fmt_window(self.window),
-                "span_seconds": round(span, 1),
-                "scored_window": fmt_window(win),
-                "observed_weight": round(obs, 3),
-                "expected_weight": round(mu, 6),
-                "baseline_per_30d": round(per30, 6),
-                "p_value": p_value,
-                "events": a.n_events,
-            },
-        )
-        return f, score
+        return issuer_finding(self, key, a, event, score, n, suspect, m, win, obs, mu), score
 
     def surprises(self) -> list[Surprise]:
         """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
