@@ -26,40 +26,14 @@ named), in event time:
   move of the mix does.
 
 * **Baseline.** Per (institution, category) the long-run share is an
-  exponentially weighted mean of bucket shares (``fading`` 0.05 per bucket,
-  about 5 days of 6-h buckets; a plain mean during the first ``1/fading``
-  buckets, so it starts from data rather than from zero; the first
-  ``warmup`` (8) non-thin buckets only learn). It learns each bucket
-  winsorised at ``baseline + min_lift / 2`` (noise in small buckets is
-  symmetric, dropping high buckets would bias it low), holds while a
-  candidate run of ``min_buckets`` elevated buckets lasts or a shift is
-  reported (for at most ``max_hold``), so a rise cannot become its own
-  normal. The EW mean of squared deviations, minus the binomial part
-  ``p (1 - p) / n``, estimates the extra between-bucket variance ``tau^2``
-  of the share. A second, fast EW mean (``fast_fading`` 0.5) is what
-  ``shares()`` reports.
+  exponentially weighted mean of bucket shares, winsorised and held during a
+  candidate run or a shift so a rise cannot become its own normal; with it
+  the extra between-bucket variance ``tau^2`` -- see ``category_state``.
 
 * **Drift detector.** The share of every category, in percentage points, is
   fed once per non-thin bucket to a river drift detector per (institution,
-  category): ``PageHinkley(mode="up", delta=2, threshold=30,
-  min_instances=warmup)`` by default -- the running sum of the share's
-  excess over its running mean, less 2 points per bucket, has risen 30
-  points above its minimum. Bucketing first is the point: river's fading
-  factors, windows and ``min_instances`` count *updates*, and one update per
-  event would make "the last 100 values" mean ten minutes during an outage
-  and two days at night; one update per 6-h bucket makes them event time.
-  ``drift="adwin"`` gives ``ADWIN(delta=0.05, clock=1,
-  min_window_length=2)`` on the same points (an ADWIN detection counts as
-  *upward* when the window mean after the cut exceeds the one before it).
-  Measured on the crafted streams and simulator runs, ADWIN's cut bound is
-  conservative for the few samples buckets give (a small lender has two or
-  three non-thin buckets a day): with river's default ``delta=0.002`` a
-  30 %->60 % collection shift at cfc-e starting on simulated day 5 was never
-  flagged in five days, hence the looser delta; on raw fractions instead of
-  points its range term ``2/(3m) ln(2/delta)`` dominates and even a
-  30 %->85 % jump takes ~20 buckets. PageHinkley needs no long reference
-  window and is directional, so it is the default. The drift detector is a
-  gate, not the alarm: the guard below decides.
+  category): ``PageHinkley`` by default, ``drift="adwin"`` for ADWIN -- a
+  gate, not the alarm: the guard below decides. See ``category_drift``.
 
 * **Guard.** A bucket is *elevated* when its share is at least
   ``baseline + min_lift / 2``. A shift is reported when, at a bucket close,
@@ -103,14 +77,13 @@ named), in event time:
 
 * **Findings.** While a shift is on, the first event *of that category* in
   each new bucket emits one finding (so a multi-day shift gives one finding
-  per 6 h, which episodes fold into one alert). Key
-  ``category_shift:<institution>:<category>``; score = the ``-log10 p``
-  above; severity ``warning`` when the pooled lift is at least ``warn_lift``
-  (30 points), else ``info``; ``event_ids`` = the last ``max_event_ids``
-  (20) events of that category at that institution (the trigger last);
-  evidence = institution, category, share now / last bucket / baseline,
-  lift, the window's buckets with their events and category counts, the run
-  start, the drift detector and when it flagged. No text, no complainant.
+  per 6 h, which episodes fold into one alert); key, score, severity and
+  evidence: ``category_findings``.
+
+Modules: ``category_state`` (per-(institution, category) state and baseline
+statistics), ``category_drift`` (the river drift detector),
+``category_findings`` (summary and evidence); this one keeps the bucket
+clock, the guard and the shift lifecycle.
 
 State is bounded: at most ``max_keys`` institutions (least recently seen
 evicted first), a fixed set of categories per institution (the contract's
@@ -122,69 +95,24 @@ category, river drift detectors of constant (PageHinkley) or logarithmic
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
-from datetime import datetime, timezone
+from collections import OrderedDict
 
-from river import drift as river_drift
-
-from detectors.base import Finding, SlotState
-from detectors.fmt import DAY, fmt_span
-from detectors.rates import MAX_SCORE, surprise
+from detectors.base import Finding
+from detectors.category_drift import feed_drift, new_drift
+from detectors.category_findings import build_finding
+from detectors.category_state import beyond_spike, learn, window_score
+from detectors.fmt import DAY
 from streamer.contract import CATEGORIES
 from streamer.events import Event
+
+# Re-exported from category_state: old checkpoints pickled _Track and _Inst by
+# their path in this module (``detectors.category_shift._Track``) and must still
+# unpickle.
+from detectors.category_state import _Inst, _Track
 
 __all__ = ["CategoryShift"]
 
 HOUR = 3600.0
-
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-
-def _pct(x: float) -> str:
-    return f"{round(100.0 * x)} %"
-
-
-class _Track(SlotState):
-    """One (institution, category): baseline, drift detector, run, sample of ids."""
-
-    __slots__ = (
-        "base", "n_base", "resid", "binom", "fast", "drift", "last_up",
-        "window", "run", "run_start", "shifted", "shift_start", "reported", "fired", "ids",
-    )
-
-    def __init__(self, drift, max_event_ids: int) -> None:
-        self.base = 0.0  # EW mean of bucket shares (the long-run baseline)
-        self.n_base = 0  # buckets learned
-        self.resid = 0.0  # EW mean of (share - base)^2
-        self.binom = 0.0  # EW mean of base (1 - base) / n  (the binomial part of resid)
-        self.fast: float | None = None  # fast EW share for shares()
-        self.drift = drift
-        self.last_up: int | None = None  # bucket index of the last upward drift detection
-        self.window: deque = deque()  # (bucket index, bucket start ts, n, k) of the last non-thin buckets
-        self.run = 0  # consecutive non-thin elevated buckets
-        self.run_start: float | None = None  # start ts of the first bucket of the run
-        self.shifted = False
-        self.shift_start: float | None = None
-        self.reported: int | None = None  # open-bucket index of the last finding
-        self.fired = 0  # findings emitted in the current shift
-        self.ids: deque = deque(maxlen=max_event_ids)
-
-
-
-class _Inst(SlotState):
-    """One institution: the open bucket and a track per watched category."""
-
-    __slots__ = ("cur", "n", "counts", "tracks")
-
-    def __init__(self, tracks: dict[str, _Track]) -> None:
-        self.cur: int | None = None
-        self.n = 0
-        self.counts: dict[str, int] = {}
-        self.tracks = tracks
-
 
 
 class CategoryShift:
@@ -256,19 +184,7 @@ class CategoryShift:
 
     # ------------------------------------------------------------- helpers
     def _new_drift(self):
-        if self.drift_kind == "adwin":
-            return river_drift.ADWIN(delta=self.drift_delta or 0.05, clock=1, grace_period=self.warmup,
-                                     min_window_length=self.drift_min_window)
-        # in points: tolerate 2 points per bucket, flag a 30-point cumulative rise
-        return river_drift.PageHinkley(min_instances=self.warmup, delta=self.drift_delta or 2.0,
-                                       threshold=self.drift_threshold, mode="up")
-
-    def _drift_label(self) -> str:
-        if self.drift_kind == "adwin":
-            return (f"river ADWIN(delta={self.drift_delta or 0.05}, min_window_length={self.drift_min_window})"
-                    f" on the {self.bucket / HOUR:g}-h bucket share in points")
-        return (f"river PageHinkley(mode=up, delta={self.drift_delta or 2.0}, threshold={self.drift_threshold:g})"
-                f" on the {self.bucket / HOUR:g}-h bucket share in points")
+        return new_drift(self.drift_kind, self.drift_delta, self.warmup, self.drift_min_window, self.drift_threshold)
 
     def _new_inst(self) -> _Inst:
         return _Inst({c: _Track(self._new_drift(), self.max_event_ids) for c in self.categories})
@@ -309,7 +225,7 @@ class CategoryShift:
         tr.ids.append(eid)
         if tr.shifted and tr.reported != inst.cur:
             tr.reported = inst.cur
-            return [self._finding(name, cat, tr, event)]
+            return [build_finding(self, name, cat, tr, event)]
         return []
 
     # ------------------------------------------------------- bucket close
@@ -330,19 +246,10 @@ class CategoryShift:
         tr.fast = share if tr.fast is None else tr.fast + ff * (share - tr.fast)
 
         # drift detector on the share in points; remember upward detections
-        det = tr.drift
-        if self.drift_kind == "adwin":
-            before = det.estimation
-            det.update(100.0 * share)
-            if det.drift_detected and det.estimation > before:
-                tr.last_up = idx
-        else:
-            det.update(100.0 * share)
-            if det.drift_detected:
-                tr.last_up = idx
+        feed_drift(tr, self.drift_kind, share, idx)
 
         if tr.n_base < self.warmup:  # learn only
-            self._learn(tr, share, n, winsor=False)
+            learn(tr, share, n, winsor=False, fading=self.fading, min_lift=self.min_lift)
             return
 
         base = tr.base
@@ -376,11 +283,11 @@ class CategoryShift:
             return
 
         if tr.run >= self.min_buckets:
-            score, pooled = self._score(tr)
+            score, pooled = window_score(tr, self.tau_min)
             run_first = math.floor((tr.run_start if tr.run_start is not None else start) / self.bucket)
             recent_drift = tr.last_up is not None and tr.last_up >= run_first - self.drift_memory
             if (pooled >= base + self.min_lift and score >= self.threshold and recent_drift
-                    and self._beyond_spike(tr) >= self.spike_threshold):
+                    and beyond_spike(tr, self.spike_buckets, self.tau_min) >= self.spike_threshold):
                 tr.shifted = True
                 tr.shift_start = tr.run_start
                 tr.reported = None
@@ -389,106 +296,13 @@ class CategoryShift:
                 return
         # a sustained elevated run is a candidate shift: hold the baseline (as long as max_hold)
         if tr.run < self.min_buckets or start - (tr.run_start or start) >= self.max_hold:
-            self._learn(tr, share, n, winsor=True)
+            learn(tr, share, n, winsor=True, fading=self.fading, min_lift=self.min_lift)
 
     def _release(self, tr: _Track) -> None:
         tr.shifted = False
         tr.shift_start = None
         tr.reported = None
         tr.fired = 0
-
-    def _learn(self, tr: _Track, share: float, n: int, *, winsor: bool) -> None:
-        if winsor:
-            share = min(share, tr.base + self.min_lift / 2)
-        tr.n_base += 1
-        a = max(self.fading, 1.0 / tr.n_base)
-        d = share - tr.base
-        tr.base += a * d
-        binom = tr.base * (1.0 - tr.base) / n
-        if tr.n_base == 1:
-            tr.resid, tr.binom = 0.0, binom
-        else:
-            tr.resid += a * (d * d - tr.resid)
-            tr.binom += a * (binom - tr.binom)
-
-    def _tau2(self, tr: _Track) -> float:
-        return max(self.tau_min ** 2, tr.resid - tr.binom)
-
-    def _surprise(self, tr: _Track, pn: float, pk: float) -> float:
-        """-log10 P[K >= pk] for K ~ the baseline share of ``pn`` complaints, over-dispersed."""
-        if pn <= 0:
-            return 0.0
-        p0 = min(max(tr.base, 0.5 / pn), 1.0)
-        mu = pn * p0
-        var = pn * p0 * (1.0 - p0) + pn * pn * self._tau2(tr)
-        return surprise(pk, mu, var)
-
-    def _score(self, tr: _Track) -> tuple[float, float]:
-        """(-log10 p of the window's pooled count under the baseline, pooled share)."""
-        w = tr.window
-        pn = sum(x[2] for x in w)
-        pk = sum(x[3] for x in w)
-        if pn <= 0:
-            return 0.0, 0.0
-        return self._surprise(tr, pn, pk), pk / pn
-
-    def _beyond_spike(self, tr: _Track) -> float:
-        """-log10 p of the window without its ``spike_buckets`` most excessive buckets.
-
-        A short spike (an outage of a few hours) touches at most two 6-h
-        buckets; if the rest of the window is unremarkable, it was a spike.
-        """
-        p0 = tr.base
-        rest = sorted(tr.window, key=lambda x: (x[3] - x[2] * p0, x[0]), reverse=True)[self.spike_buckets:]
-        return self._surprise(tr, sum(x[2] for x in rest), sum(x[3] for x in rest))
-
-    # ------------------------------------------------------------ finding
-    def _finding(self, inst_name: str, cat: str, tr: _Track, event: Event) -> Finding:
-        score, pooled = self._score(tr)
-        score = max(score, 1e-3)
-        base = tr.base
-        lift = pooled - base
-        w = list(tr.window)
-        last = w[-1]
-        span = (w[-1][1] + self.bucket) - (tr.shift_start if tr.shift_start is not None else w[0][1])
-        tr.fired += 1
-        self.findings_total += 1
-        summary = (
-            f"At {inst_name}, {cat} complaints rose to {_pct(pooled)} of all complaints "
-            f"(baseline {_pct(base)}) over the last {fmt_span(span)}; "
-            f"this is a shift in the mix, not a single campaign."
-        )
-        p = 10.0 ** (-score) if score < MAX_SCORE else 0.0
-        return Finding(
-            detector=self.name,
-            key=f"{self.name}:{inst_name}:{cat}",
-            score=round(float(score), 3),
-            ts=event.ts,
-            trigger_id=event.event_id,
-            event_ids=list(tr.ids),
-            summary=summary,
-            severity="warning" if lift >= self.warn_lift else "info",
-            evidence={
-                "institution": inst_name,
-                "category": cat,
-                "share_now": round(pooled, 4),
-                "share_last_bucket": round(last[3] / last[2], 4),
-                "baseline_share": round(base, 4),
-                "lift_points": round(100.0 * lift, 1),
-                "buckets": len(w),
-                "bucket_hours": self.bucket / HOUR,
-                "bucket_starts": [_utc(x[1]) for x in w],
-                "events_per_bucket": [x[2] for x in w],
-                "category_events_per_bucket": [x[3] for x in w],
-                "elevated_since": _utc(tr.shift_start) if tr.shift_start is not None else None,
-                "span_seconds": round(span, 1),
-                "p_value": p,
-                "drift_detector": self._drift_label(),
-                "drift_detected_at": _utc(tr.last_up * self.bucket) if tr.last_up is not None else None,
-                "between_bucket_sd_points": round(100.0 * math.sqrt(self._tau2(tr)), 2),
-                "reports_in_shift": tr.fired,
-            },
-        )
 
     # -------------------------------------------------------------- gauges
     def shares(self) -> dict[str, dict[str, float]]:
