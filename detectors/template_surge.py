@@ -49,7 +49,7 @@ import numpy as np
 from detectors.base import Finding, SlotState, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
-from detectors.postings import Postings
+from detectors.postings import Postings, fold32
 from detectors.rates import PopulationPrior, RateModel
 from detectors.surprise import SURPRISE_FLOOR, Surprise
 from detectors.textsig import MinHasher, effective_length, mask, pack_sig, rolling_hashes, signature_hex, sort_unique
@@ -179,7 +179,9 @@ class TemplateSurge:
         self.max_event_ids = max_event_ids
         self.evict_batch = evict_batch
         self._clusters: OrderedDict[int, _Cluster] = OrderedDict()  # least recently touched first
-        self._lsh = Postings()  # band key -> cluster ids (near-duplicate representatives)
+        # band key folded to 32 bits -> cluster ids (near-duplicate representatives);
+        # candidates are checked against their full band keys (_candidates)
+        self._lsh = Postings(np.uint32)
         self._next_id = 0
         self._now = -math.inf
         self.evicted_total = 0
@@ -197,22 +199,38 @@ class TemplateSurge:
         self.rare_index = RareIndex()
 
     # ---------------------------------------------------------------- index
-    def _index(self, cid: int, sig: np.ndarray, bks: list[int] | None = None) -> None:
-        self._lsh.add(cid, self.hasher.band_keys(sig) if bks is None else bks)
+    def _index(self, cid: int, sig: np.ndarray | bytes, bks: list[int] | None = None) -> None:
+        self._lsh.add(cid, fold32(self.hasher.band_key_array(sig)).tolist() if bks is None else bks)
 
-    def _unindex(self, cid: int, sig: np.ndarray) -> None:
-        self._lsh.remove(cid, self.hasher.band_keys(sig))
+    def _unindex(self, cid: int, sig: np.ndarray | bytes) -> None:
+        self._lsh.remove(cid, fold32(self.hasher.band_key_array(sig)).tolist())
 
     def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
-        return sorted(set(self._lsh.lookup(bks, q)))
+        """Clusters sharing one of the band keys ``bks`` (``q``: the same as a uint64 array)."""
+        q64 = np.asarray(bks, dtype=np.uint64) if q is None else q
+        q32 = fold32(q64)
+        return self._lookup(q64, q32.tolist(), q32)
+
+    def _lookup(self, q64: np.ndarray, bks: list[int], q: np.ndarray) -> list[int]:
+        """Clusters sharing a band key (``q64``) with the text, lowest id first. The
+        index holds keys folded to 32 bits (``bks``, ``q``); what it proposes is
+        checked against the candidate's own full band keys, so the answer is what
+        an index of the 64-bit keys gives."""
+        cands = sorted(set(self._lsh.lookup(bks, q)))
+        if cands:
+            cl = self._clusters
+            band_keys = self.hasher.band_key_array
+            cands = [cid for cid in cands if np.isin(band_keys(cl[cid].sig), q64).any()]
+        return cands
 
     def __setstate__(self, state: dict) -> None:
         lsh = state.get("_lsh")
-        if isinstance(lsh, dict):  # a checkpoint from before the packed index: re-file
-            post = Postings()
+        if isinstance(lsh, dict) or lsh.keys.dtype != np.uint32:
+            # a checkpoint from before the packed (dict) or the 32-bit index: re-file
+            post = Postings(np.uint32)
             for cid, c in state["_clusters"].items():
                 if not c.family:
-                    post.add(cid, state["hasher"].band_keys(c.sig))
+                    post.add(cid, fold32(state["hasher"].band_key_array(c.sig)).tolist())
             state = dict(state, _lsh=post)
         self.__dict__.update(state)
 
@@ -265,10 +283,11 @@ class TemplateSurge:
         # both shingle sizes from one pass; the signature takes the raw multiset
         near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
         sig = self.hasher.signature(near)
-        q = self.hasher.band_key_array(sig)
+        q64 = self.hasher.band_key_array(sig)
+        q = fold32(q64)
         bks = q.tolist()
         best, best_sim = -1, -1.0
-        cands = self._candidates(bks, q)
+        cands = self._lookup(q64, bks, q)
         if cands:
             # stored signatures are bytes (arrays in older checkpoints: the same buffer)
             cl = self._clusters
