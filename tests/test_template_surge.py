@@ -171,6 +171,25 @@ def test_checkpoint_with_the_old_dict_indexes_is_refiled():
     assert pickle.loads(pickle.dumps(restored))._candidates(det.hasher.band_keys(next(iter(det._clusters.values())).sig))
 
 
+def test_checkpoint_with_a_64_bit_lsh_index_is_refiled():
+    # before the 32-bit index, _lsh held the full uint64 band keys
+    from detectors.postings import Postings
+
+    rng = random.Random(12)
+    det = TemplateSurge(warmup=0)
+    run(det, campaign(rng, 3, start_h=1))
+    old = Postings()
+    for cid, c in det._clusters.items():
+        if not c.family:
+            old.add(cid, det.hasher.band_keys(c.sig))
+    restored = pickle.loads(pickle.dumps(det))
+    restored.__setstate__(dict(restored.__dict__, _lsh=old))
+    assert restored._lsh.keys.dtype == np.uint32
+    for cid, c in det._clusters.items():
+        if not c.family:
+            assert cid in restored._candidates(det.hasher.band_keys(c.sig))
+
+
 def test_warmup_ends_on_a_bucket_boundary_so_warmup_copies_are_not_tested():
     """A public template copied a few times during the morning of the day warm-up
     ends must not be tested against the population prior that evening: those copies
