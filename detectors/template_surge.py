@@ -66,10 +66,12 @@ class _Cluster(SlotState):
 
     Most clusters only ever see one complainant (a genuine letter), so until a
     second one (or a second institution) turns up, the state is compact: ``sig``
-    is ``pack_sig`` bytes (older checkpoints: an array), ``members`` is one
-    tuple ``(complainant, institution, institution_ts)`` with ``insts`` None
-    (the complainant's last-seen time is then ``last_ts``), and ``events`` is
-    the one event id as a bare string. ``TemplateSurge._touch`` expands them to
+    is ``pack_sig`` bytes (older checkpoints: an array), ``members`` is the
+    complainant as a bare string and ``insts`` the institution as a bare string
+    (both last seen at ``last_ts``) -- or, when an out-of-order copy left the
+    institution's time behind ``last_ts`` (and in older checkpoints), ``members``
+    is one tuple ``(complainant, institution, institution_ts)`` with ``insts``
+    None -- and ``events`` is the one event id as a bare string. ``TemplateSurge._touch`` expands them to
     the dicts and list below, which is all ``_judge`` ever sees (it runs only
     from the second complainant on).
     """
@@ -393,16 +395,21 @@ class TemplateSurge:
             if len(ev) > self.max_event_ids:
                 del ev[0]
         m = c.members
-        if m is None or type(m) is tuple:
+        if m is None or type(m) is not dict:
             # compact while one complainant at one institution (see _Cluster)
             inst = sys.intern(event.institution)
-            if self.max_members >= 1 and self.max_insts >= 1:
-                if m is None:  # the founder
-                    c.members = (event.complainant, inst, ts)
-                    return None
-                if m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window:
-                    c.members = (m[0], inst, ts)  # the founder again, at the same institution
-                    return None
+            if type(m) is str:  # (complainant, institution, institution_ts) in two bare strings
+                m = (m, c.insts, prev_last)
+            if self.max_members >= 1 and self.max_insts >= 1 and (
+                    m is None  # the founder
+                    or (m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window)):
+                # the founder (again, at the same institution), there at ts
+                who = event.complainant if m is None else m[0]
+                if ts >= prev_last:  # ts is last_ts: two strings, no tuple
+                    c.members, c.insts = who, inst
+                else:
+                    c.members, c.insts = (who, inst, ts), None
+                return None
             # anything else: expand (the founder was last seen at prev_last) and go on as ever
             c.members, c.insts = ({}, {}) if m is None else ({m[0]: prev_last}, {m[1]: m[2]})
         if event.institution not in c.insts and len(c.insts) >= self.max_insts:
