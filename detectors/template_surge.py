@@ -76,12 +76,10 @@ class _Cluster(SlotState):
     from the second complainant on).
     """
 
-    __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum",
-                 "length", "cls", "fired", "family")
-    _SLOT_DEFAULTS = {"family": False}  # absent from checkpoints before the paraphrase tier
+    __slots__ = ("sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum",
+                 "length", "cls", "fired")
 
-    def __init__(self, key: str | None, sig: np.ndarray, ts: float, length: int) -> None:
-        self.key = key  # None until the first finding needs it (it is a hash of sig)
+    def __init__(self, sig: np.ndarray | bytes, ts: float, length: int) -> None:
         self.sig = sig
         self.first_ts = ts
         self.last_ts = ts
@@ -92,9 +90,25 @@ class _Cluster(SlotState):
         self.n_events = 0
         self.sim_sum = 0.0  # similarity of joining members to the representative
         self.length = length
-        self.cls = 0  # length class (which population prior)
+        self.cls = 0  # length class (which population prior); FAMILY (-1, the last prior) for a family
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
-        self.family = False  # a paraphrase family (rare-content tier), not a near-duplicate cluster
+
+    @property
+    def family(self) -> bool:
+        """A paraphrase family (rare-content tier), not a near-duplicate cluster."""
+        return self.cls < 0
+
+    def __setstate__(self, state: dict) -> None:
+        # older checkpoints: a ``family`` flag (the family prior was the last class)
+        # and a cached ``key`` (a hash of sig: ``TemplateSurge._key_of`` makes it)
+        state = dict(state)
+        state.pop("key", None)
+        if state.pop("family", False):
+            state["cls"] = FAMILY
+        super().__setstate__(state)
+
+
+FAMILY = -1  # a paraphrase family's class: the last population prior
 
 
 
@@ -310,7 +324,7 @@ class TemplateSurge:
             del self._clusters[best]
             self._clusters[best] = c  # most recently touched last
             return self._use(c, event, best_sim)
-        c = self._found(_Cluster(None, pack_sig(sig), ts, length),
+        c = self._found(_Cluster(pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
         self._index(self._next_id - 1, sig, bks)
         out = self._use(c, event, 1.0)
@@ -336,10 +350,9 @@ class TemplateSurge:
             del self._clusters[cid]
             self._clusters[cid] = c
             return self._use(c, event, sim)
-        c = _Cluster(None, pack_sig(sig), event.ts, length)
-        c.family = True
+        c = _Cluster(pack_sig(sig), event.ts, length)
         self.rare_index.add(self._next_id, c.sig)  # the same bytes object: stored once
-        self._found(c, len(self.priors) - 1)
+        self._found(c, FAMILY)
         return self._use(c, event, 1.0)
 
     def _warm(self, ts: float) -> bool:
@@ -446,10 +459,8 @@ class TemplateSurge:
 
     @staticmethod
     def _key_of(c: _Cluster) -> str:
-        """The cluster's public key, hashed from its signature the first time anything reports it."""
-        if c.key is None:
-            c.key = "template:" + signature_hex(c.sig)
-        return c.key
+        """The cluster's public key, a hash of its signature (made when something reports it)."""
+        return "template:" + signature_hex(c.sig)
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""

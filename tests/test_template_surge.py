@@ -288,3 +288,18 @@ def test_compact_single_complainant_state_behaves_like_the_expanded_one():
     late_c = [c for c in compact._clusters.values() if not c.family and "late-2" in c.events]
     assert len(late_c) == 1 and late_c[0].events == ["late-0", "late-", "late-1", "late-2"]
     assert len(late_c[0].members) == 2  # the founder, last seen 15 days before, is still a member
+
+
+def test_old_cluster_state_with_key_and_family_flag_loads():
+    # checkpoints before the family class held a ``family`` flag and a cached ``key``
+    from detectors.template_surge import FAMILY, _Cluster
+
+    det = TemplateSurge()
+    c = _Cluster(b"\x01\x00\x00\x00" * 64, 5.0, 120)
+    old = dict(c.__getstate__(), key="template:" + signature_hex(c.sig), family=True, cls=len(det.priors) - 1)
+    o = _Cluster.__new__(_Cluster)
+    o.__setstate__(old)
+    assert o.family and o.cls == FAMILY and det.priors[o.cls] is det.priors[-1]
+    assert TemplateSurge._key_of(o) == old["key"]
+    o.__setstate__(dict(old, family=False, cls=1))
+    assert not o.family and o.cls == 1
