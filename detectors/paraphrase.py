@@ -134,15 +134,21 @@ class RareIndex:
     8 bytes). Two (slot, value) pairs can share a key, so the index only
     proposes candidates; the share is counted on the stored signatures, which
     is the same number the exact (slot, value) postings gave.
+
+    ``RareIndex(sigs=False)`` keeps no signatures of its own, for a caller that
+    already holds them (the template detector's families): it passes them to
+    ``remove`` and a ``sig_of(id)`` to ``best``.
     """
 
-    def __init__(self) -> None:
-        # stored as given: ``pack_sig`` bytes from the template detector (the same
-        # object its cluster holds), arrays in older checkpoints and direct use
-        self.sigs: dict[int, bytes | np.ndarray] = {}
+    def __init__(self, sigs: bool = True) -> None:
+        # stored as given: ``pack_sig`` bytes, arrays in older checkpoints and direct use
+        self.sigs: dict[int, bytes | np.ndarray] | None = {} if sigs else None
+        self.n = 0  # representatives
         self.post = Postings(np.uint32)
 
     def __setstate__(self, state: dict) -> None:
+        if "n" not in state:
+            state = dict(state, n=len(state["sigs"]))
         post = state.get("post")
         if isinstance(post, dict) or post.keys.dtype != np.uint32:
             # a checkpoint from before the packed (dict) or the 32-bit index: re-file
@@ -158,25 +164,32 @@ class RareIndex:
         return q.tolist(), q
 
     def add(self, cid: int, sig: np.ndarray | bytes) -> None:
-        self.sigs[cid] = sig
+        if self.sigs is not None:
+            self.sigs[cid] = sig
+        self.n += 1
         self.post.add(cid, self._keys(sig)[0])
 
-    def remove(self, cid: int) -> None:
-        sig = self.sigs.pop(cid, None)
+    def remove(self, cid: int, sig: np.ndarray | bytes | None = None) -> None:
+        """Forget ``cid`` (``sig``: its signature, required without stored ones)."""
+        if self.sigs is not None:
+            sig = self.sigs.pop(cid, None)
         if sig is None:
             return
+        self.n -= 1
         self.post.remove(cid, self._keys(sig)[0])
 
-    def best(self, sig: np.ndarray) -> tuple[int, float]:
+    def best(self, sig: np.ndarray, sig_of=None) -> tuple[int, float]:
+        """``sig_of(id)``: a representative's signature (default: the stored ones)."""
         keys, q = self._keys(sig)
         cands = sorted(set(self.post.lookup(keys, q)))
         if not cands:
             return -1, 0.0
-        sigs = self.sigs
+        if sig_of is None:
+            sig_of = self.sigs.__getitem__
         if len(cands) == 1:
-            counts = [int(np.count_nonzero(sig_array(sigs[cands[0]]) == sig))]
+            counts = [int(np.count_nonzero(sig_array(sig_of(cands[0])) == sig))]
         else:
-            reps = np.concatenate([sig_array(sigs[cid]) for cid in cands]).reshape(len(cands), -1)
+            reps = np.concatenate([sig_array(sig_of(cid)) for cid in cands]).reshape(len(cands), -1)
             counts = np.count_nonzero(reps == sig, axis=1).tolist()
         i = max(range(len(cands)), key=counts.__getitem__)  # ties: the first, i.e. the lowest id
         if counts[i] == 0:  # only folded keys in common
@@ -184,7 +197,7 @@ class RareIndex:
         return cands[i], counts[i] / sig.shape[0]
 
     def __len__(self) -> int:
-        return len(self.sigs)
+        return self.n
 
 
 _SLOT_SALTS: dict[int, np.ndarray] = {}

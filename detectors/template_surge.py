@@ -212,7 +212,7 @@ class TemplateSurge:
         # and matched at a low similarity, where one-permutation hashing's densified
         # empty bins cost recall (see textsig.MinHasher)
         self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1, scheme="perm")
-        self.rare_index = RareIndex()
+        self.rare_index = RareIndex(sigs=False)  # the families hold their signatures
 
     # ---------------------------------------------------------------- index
     def _index(self, cid: int, sig: np.ndarray | bytes, bks: list[int] | None = None) -> None:
@@ -249,6 +249,9 @@ class TemplateSurge:
                     post.add(cid, fold32(state["hasher"].band_key_array(c.sig)).tolist())
             state = dict(state, _lsh=post)
         self.__dict__.update(state)
+        ri = self.__dict__.get("rare_index")
+        if ri is not None and ri.sigs is not None:  # older checkpoints: the families' signatures twice
+            ri.sigs = None
 
     def _evict(self) -> None:
         horizon = self._now - self.ttl
@@ -261,7 +264,7 @@ class TemplateSurge:
                 break
             del cl[cid]
             if c.family:
-                self.rare_index.remove(cid)
+                self.rare_index.remove(cid, c.sig)
             else:
                 self._unindex(cid, c.sig)
             self._retire(c)
@@ -342,7 +345,7 @@ class TemplateSurge:
 
     def _assign_family(self, event: Event, rare: np.ndarray, length: int) -> list[Finding]:
         sig = self.rare_hasher.signature(rare)
-        cid, sim = self.rare_index.best(sig)
+        cid, sim = self.rare_index.best(sig, self._family_sig)
         if cid >= 0 and sim >= self.rare_similarity:
             c = self._clusters[cid]
             if _seen(c, event.event_id):
@@ -354,6 +357,9 @@ class TemplateSurge:
         self.rare_index.add(self._next_id, c.sig)  # the same bytes object: stored once
         self._found(c, FAMILY)
         return self._use(c, event, 1.0)
+
+    def _family_sig(self, cid: int) -> bytes | np.ndarray:
+        return self._clusters[cid].sig
 
     def _warm(self, ts: float) -> bool:
         """Still in warm-up: before the first bucket boundary at least ``warmup`` after the start.

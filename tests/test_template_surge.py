@@ -223,7 +223,7 @@ def _expand_all(det: TemplateSurge) -> None:
             c.events = [c.events]
         if isinstance(c.sig, bytes):
             c.sig = np.frombuffer(c.sig, dtype=np.uint32).copy()
-            if c.family:
+            if c.family and det.rare_index.sigs is not None:
                 det.rare_index.sigs[cid] = c.sig
 
 
@@ -303,3 +303,24 @@ def test_old_cluster_state_with_key_and_family_flag_loads():
     assert TemplateSurge._key_of(o) == old["key"]
     o.__setstate__(dict(old, family=False, cls=1))
     assert not o.family and o.cls == 1
+
+
+def test_checkpoint_whose_rare_index_holds_the_family_signatures_loads():
+    # before RareIndex(sigs=False) the index kept each family's signature as well
+    rng = random.Random(13)
+    det = TemplateSurge(warmup=0)
+    hanzi = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学"
+    run(det, [ev(f"r{i}", i * 0.1, f"R{i}", text="".join(rng.choices(hanzi, k=80))) for i in range(260)])
+    fams = {cid: c.sig for cid, c in det._clusters.items() if c.family}
+    assert fams
+    state = pickle.loads(pickle.dumps(det)).__dict__
+    ri = state["rare_index"]
+    old_ri = {k: v for k, v in ri.__dict__.items() if k != "n"}
+    old_ri["sigs"] = dict(fams)
+    ri.__dict__.clear()
+    ri.__setstate__(old_ri)
+    restored = TemplateSurge.__new__(TemplateSurge)
+    restored.__setstate__(state)
+    assert restored.rare_index.sigs is None and len(restored.rare_index) == len(fams)
+    for cid, sig in fams.items():
+        assert restored.rare_index.best(np.frombuffer(sig, dtype=np.uint32), restored._family_sig) == (cid, 1.0)
