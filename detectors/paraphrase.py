@@ -129,20 +129,30 @@ class RareIndex:
 
     ``best(sig)`` returns the representative sharing the most slots with
     ``sig`` (ties: the lowest id, i.e. the oldest) and that share as the
-    estimated Jaccard similarity. The index is a packed ``Postings``
-    (64 postings a family at 16 bytes, not ~90 in a dict of lists).
+    estimated Jaccard similarity. The index is a packed ``Postings`` on 32-bit
+    keys, each slot's value xor a per-slot constant (64 postings a family at
+    8 bytes). Two (slot, value) pairs can share a key, so the index only
+    proposes candidates; the share is counted on the stored signatures, which
+    is the same number the exact (slot, value) postings gave.
+
+    ``RareIndex(sigs=False)`` keeps no signatures of its own, for a caller that
+    already holds them (the template detector's families): it passes them to
+    ``remove`` and a ``sig_of(id)`` to ``best``.
     """
 
-    def __init__(self) -> None:
-        # stored as given: ``pack_sig`` bytes from the template detector (the same
-        # object its cluster holds), arrays in older checkpoints and direct use
-        self.sigs: dict[int, bytes | np.ndarray] = {}
-        self.post = Postings()
+    def __init__(self, sigs: bool = True) -> None:
+        # stored as given: ``pack_sig`` bytes, arrays in older checkpoints and direct use
+        self.sigs: dict[int, bytes | np.ndarray] | None = {} if sigs else None
+        self.n = 0  # representatives
+        self.post = Postings(np.uint32)
 
     def __setstate__(self, state: dict) -> None:
+        if "n" not in state:
+            state = dict(state, n=len(state["sigs"]))
         post = state.get("post")
-        if isinstance(post, dict):  # a checkpoint from before the packed index: re-file
-            state = dict(state, post=Postings())
+        if isinstance(post, dict) or post.keys.dtype != np.uint32:
+            # a checkpoint from before the packed (dict) or the 32-bit index: re-file
+            state = dict(state, post=Postings(np.uint32))
             for cid, sig in state["sigs"].items():
                 state["post"].add(cid, self._keys(sig)[0])
         self.__dict__.update(state)
@@ -150,28 +160,53 @@ class RareIndex:
     @staticmethod
     def _keys(sig: np.ndarray | bytes) -> tuple[list[int], np.ndarray]:
         sig = sig_array(sig)
-        q = np.arange(sig.shape[0], dtype=np.uint64) << np.uint64(32) | sig.astype(np.uint64)
+        q = sig.astype(np.uint32) ^ _slot_salts(sig.shape[0])
         return q.tolist(), q
 
     def add(self, cid: int, sig: np.ndarray | bytes) -> None:
-        self.sigs[cid] = sig
+        if self.sigs is not None:
+            self.sigs[cid] = sig
+        self.n += 1
         self.post.add(cid, self._keys(sig)[0])
 
-    def remove(self, cid: int) -> None:
-        sig = self.sigs.pop(cid, None)
+    def remove(self, cid: int, sig: np.ndarray | bytes | None = None) -> None:
+        """Forget ``cid`` (``sig``: its signature, required without stored ones)."""
+        if self.sigs is not None:
+            sig = self.sigs.pop(cid, None)
         if sig is None:
             return
+        self.n -= 1
         self.post.remove(cid, self._keys(sig)[0])
 
-    def best(self, sig: np.ndarray) -> tuple[int, float]:
+    def best(self, sig: np.ndarray, sig_of=None) -> tuple[int, float]:
+        """``sig_of(id)``: a representative's signature (default: the stored ones)."""
         keys, q = self._keys(sig)
-        counts: dict[int, int] = {}
-        for cid in self.post.lookup(keys, q):
-            counts[cid] = counts.get(cid, 0) + 1
-        if not counts:
+        cands = sorted(set(self.post.lookup(keys, q)))
+        if not cands:
             return -1, 0.0
-        cid = min(counts, key=lambda c: (-counts[c], c))
-        return cid, counts[cid] / sig.shape[0]
+        if sig_of is None:
+            sig_of = self.sigs.__getitem__
+        if len(cands) == 1:
+            counts = [int(np.count_nonzero(sig_array(sig_of(cands[0])) == sig))]
+        else:
+            reps = np.concatenate([sig_array(sig_of(cid)) for cid in cands]).reshape(len(cands), -1)
+            counts = np.count_nonzero(reps == sig, axis=1).tolist()
+        i = max(range(len(cands)), key=counts.__getitem__)  # ties: the first, i.e. the lowest id
+        if counts[i] == 0:  # only folded keys in common
+            return -1, 0.0
+        return cands[i], counts[i] / sig.shape[0]
 
     def __len__(self) -> int:
-        return len(self.sigs)
+        return self.n
+
+
+_SLOT_SALTS: dict[int, np.ndarray] = {}
+
+
+def _slot_salts(n: int) -> np.ndarray:
+    """uint32 constant per signature slot (Weyl sequence), so equal values in
+    different slots make different keys."""
+    salts = _SLOT_SALTS.get(n)
+    if salts is None:
+        salts = _SLOT_SALTS[n] = (np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B1)).astype(np.uint32)
+    return salts

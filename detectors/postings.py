@@ -1,4 +1,4 @@
-"""Packed posting lists: uint64 key -> the ids filed under it.
+"""Packed posting lists: integer key (uint64, or uint32 for a compact index) -> the ids filed under it.
 
 The template detector files every cluster under 16 LSH band keys and every
 paraphrase family under 64 (slot, value) keys. As a dict of Python ints that
@@ -16,19 +16,31 @@ and from the arrays at the next merge (forced once they are a quarter).
 Lookups answer a multiset (one id per matching key); callers count or
 de-duplicate it, so the order of postings does not matter. Ids must not be
 reused after removal (cluster ids only grow). Plain attributes: it pickles.
+
+``Postings(np.uint32)`` keeps 32-bit keys (8 bytes a posting): callers fold
+their 64-bit keys with ``fold32`` and check what a lookup returns against
+what they store, since distinct keys can then share a folded one. The key
+width is the dtype of ``keys`` (older checkpoints: uint64).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Postings"]
+__all__ = ["Postings", "fold32"]
+
+_S32 = np.uint64(32)
+
+
+def fold32(h: np.ndarray) -> np.ndarray:
+    """uint64 keys folded to uint32 (high half xor low half): for a ``Postings(np.uint32)``."""
+    return (h ^ (h >> _S32)).astype(np.uint32)
 
 
 class Postings:
-    """uint64 key -> ids, in sorted numpy arrays plus a small dict of recent postings."""
+    """Integer key -> ids, in sorted numpy arrays plus a small dict of recent postings."""
 
-    def __init__(self, merge_min: int = 4096) -> None:
-        self.keys = np.empty(0, dtype=np.uint64)  # sorted
+    def __init__(self, key_dtype: type = np.uint64, merge_min: int = 4096) -> None:
+        self.keys = np.empty(0, dtype=key_dtype)  # sorted; its dtype is the key width
         self.ids = np.empty(0, dtype=np.int32)  # parallel to keys; int64 once an id needs it
         self.recent: dict[int, int | list[int]] = {}  # postings since the last merge
         self.n_recent = 0
@@ -82,7 +94,7 @@ class Postings:
 
     def lookup(self, keys: list[int], qkeys: np.ndarray | None = None) -> list[int]:
         """Ids filed under each of ``keys`` (a multiset). ``qkeys``: the same keys as a
-        uint64 array, if the caller has it."""
+        array of the key dtype, if the caller has it."""
         out: list[int] = []
         recent = self.recent
         if recent:
@@ -97,7 +109,7 @@ class Postings:
         packed_keys = self.keys
         n = packed_keys.shape[0]
         if n:
-            q = np.asarray(keys, dtype=np.uint64) if qkeys is None else qkeys
+            q = np.asarray(keys, dtype=packed_keys.dtype) if qkeys is None else qkeys
             lo = np.searchsorted(packed_keys, q)
             hit = np.flatnonzero(packed_keys[np.minimum(lo, n - 1)] == q)
             if hit.shape[0]:  # rare: walk each hit's run of equal keys
@@ -130,7 +142,7 @@ class Postings:
                 else:
                     nk.append(k)
                     ni.append(cur)
-            new_k = np.array(nk, dtype=np.uint64)
+            new_k = np.array(nk, dtype=keys.dtype)
             new_i = np.array(ni, dtype=np.int64)
             if ids.dtype != np.int64 and new_i.max() > np.iinfo(ids.dtype).max:
                 ids = ids.astype(np.int64)

@@ -46,64 +46,19 @@ from collections import OrderedDict
 
 import numpy as np
 
-from detectors.base import Finding, SlotState, severity_for
+from detectors.base import Finding, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
-from detectors.postings import Postings
+from detectors.postings import Postings, fold32
 from detectors.rates import PopulationPrior, RateModel
 from detectors.surprise import SURPRISE_FLOOR, Surprise
+# the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
+from detectors.template_state import FAMILY, _Cluster, _seen
 from detectors.textsig import MinHasher, effective_length, mask, pack_sig, rolling_hashes, signature_hex, sort_unique
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
 
-
-
-
-
-class _Cluster(SlotState):
-    """One template: its representative signature and who used it.
-
-    Most clusters only ever see one complainant (a genuine letter), so until a
-    second one (or a second institution) turns up, the state is compact: ``sig``
-    is ``pack_sig`` bytes (older checkpoints: an array), ``members`` is one
-    tuple ``(complainant, institution, institution_ts)`` with ``insts`` None
-    (the complainant's last-seen time is then ``last_ts``), and ``events`` is
-    the one event id as a bare string. ``TemplateSurge._touch`` expands them to
-    the dicts and list below, which is all ``_judge`` ever sees (it runs only
-    from the second complainant on).
-    """
-
-    __slots__ = ("key", "sig", "first_ts", "last_ts", "members", "insts", "events", "rate", "n_events", "sim_sum",
-                 "length", "cls", "fired", "family")
-    _SLOT_DEFAULTS = {"family": False}  # absent from checkpoints before the paraphrase tier
-
-    def __init__(self, key: str | None, sig: np.ndarray, ts: float, length: int) -> None:
-        self.key = key  # None until the first finding needs it (it is a hash of sig)
-        self.sig = sig
-        self.first_ts = ts
-        self.last_ts = ts
-        self.members: dict[str, float] | tuple | None = None  # complainant -> last seen (see above)
-        self.insts: dict[str, float] | None = None
-        self.events: list | str | None = None  # last event ids (a deque in older checkpoints)
-        self.rate: RateModel | None = None  # created with the second complainant
-        self.n_events = 0
-        self.sim_sum = 0.0  # similarity of joining members to the representative
-        self.length = length
-        self.cls = 0  # length class (which population prior)
-        self.fired = 0  # distinct complainants at the last finding (0: never fired)
-        self.family = False  # a paraphrase family (rare-content tier), not a near-duplicate cluster
-
-
-
-def _seen(c: _Cluster, event_id: str) -> bool:
-    """Is ``event_id`` among the cluster's kept event ids (a re-delivery)?"""
-    ev = c.events
-    if ev is None:
-        return False
-    if type(ev) is str:  # one id, stored bare (``in`` would test for a substring)
-        return ev == event_id
-    return event_id in ev
 
 
 class TemplateSurge:
@@ -179,7 +134,9 @@ class TemplateSurge:
         self.max_event_ids = max_event_ids
         self.evict_batch = evict_batch
         self._clusters: OrderedDict[int, _Cluster] = OrderedDict()  # least recently touched first
-        self._lsh = Postings()  # band key -> cluster ids (near-duplicate representatives)
+        # band key folded to 32 bits -> cluster ids (near-duplicate representatives);
+        # candidates are checked against their full band keys (_candidates)
+        self._lsh = Postings(np.uint32)
         self._next_id = 0
         self._now = -math.inf
         self.evicted_total = 0
@@ -194,27 +151,46 @@ class TemplateSurge:
         # and matched at a low similarity, where one-permutation hashing's densified
         # empty bins cost recall (see textsig.MinHasher)
         self.rare_hasher = MinHasher(num_perm=rare_perm, bands=rare_perm // 4, seed=seed + 1, scheme="perm")
-        self.rare_index = RareIndex()
+        self.rare_index = RareIndex(sigs=False)  # the families hold their signatures
 
     # ---------------------------------------------------------------- index
-    def _index(self, cid: int, sig: np.ndarray, bks: list[int] | None = None) -> None:
-        self._lsh.add(cid, self.hasher.band_keys(sig) if bks is None else bks)
+    def _index(self, cid: int, sig: np.ndarray | bytes, bks: list[int] | None = None) -> None:
+        self._lsh.add(cid, fold32(self.hasher.band_key_array(sig)).tolist() if bks is None else bks)
 
-    def _unindex(self, cid: int, sig: np.ndarray) -> None:
-        self._lsh.remove(cid, self.hasher.band_keys(sig))
+    def _unindex(self, cid: int, sig: np.ndarray | bytes) -> None:
+        self._lsh.remove(cid, fold32(self.hasher.band_key_array(sig)).tolist())
 
     def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
-        return sorted(set(self._lsh.lookup(bks, q)))
+        """Clusters sharing one of the band keys ``bks`` (``q``: the same as a uint64 array)."""
+        q64 = np.asarray(bks, dtype=np.uint64) if q is None else q
+        q32 = fold32(q64)
+        return self._lookup(q64, q32.tolist(), q32)
+
+    def _lookup(self, q64: np.ndarray, bks: list[int], q: np.ndarray) -> list[int]:
+        """Clusters sharing a band key (``q64``) with the text, lowest id first. The
+        index holds keys folded to 32 bits (``bks``, ``q``); what it proposes is
+        checked against the candidate's own full band keys, so the answer is what
+        an index of the 64-bit keys gives."""
+        cands = sorted(set(self._lsh.lookup(bks, q)))
+        if cands:
+            cl = self._clusters
+            band_keys = self.hasher.band_key_array
+            cands = [cid for cid in cands if np.isin(band_keys(cl[cid].sig), q64).any()]
+        return cands
 
     def __setstate__(self, state: dict) -> None:
         lsh = state.get("_lsh")
-        if isinstance(lsh, dict):  # a checkpoint from before the packed index: re-file
-            post = Postings()
+        if isinstance(lsh, dict) or lsh.keys.dtype != np.uint32:
+            # a checkpoint from before the packed (dict) or the 32-bit index: re-file
+            post = Postings(np.uint32)
             for cid, c in state["_clusters"].items():
                 if not c.family:
-                    post.add(cid, state["hasher"].band_keys(c.sig))
+                    post.add(cid, fold32(state["hasher"].band_key_array(c.sig)).tolist())
             state = dict(state, _lsh=post)
         self.__dict__.update(state)
+        ri = self.__dict__.get("rare_index")
+        if ri is not None and ri.sigs is not None:  # older checkpoints: the families' signatures twice
+            ri.sigs = None
 
     def _evict(self) -> None:
         horizon = self._now - self.ttl
@@ -227,7 +203,7 @@ class TemplateSurge:
                 break
             del cl[cid]
             if c.family:
-                self.rare_index.remove(cid)
+                self.rare_index.remove(cid, c.sig)
             else:
                 self._unindex(cid, c.sig)
             self._retire(c)
@@ -265,10 +241,11 @@ class TemplateSurge:
         # both shingle sizes from one pass; the signature takes the raw multiset
         near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
         sig = self.hasher.signature(near)
-        q = self.hasher.band_key_array(sig)
+        q64 = self.hasher.band_key_array(sig)
+        q = fold32(q64)
         bks = q.tolist()
         best, best_sim = -1, -1.0
-        cands = self._candidates(bks, q)
+        cands = self._lookup(q64, bks, q)
         if cands:
             # stored signatures are bytes (arrays in older checkpoints: the same buffer)
             cl = self._clusters
@@ -289,7 +266,7 @@ class TemplateSurge:
             del self._clusters[best]
             self._clusters[best] = c  # most recently touched last
             return self._use(c, event, best_sim)
-        c = self._found(_Cluster(None, pack_sig(sig), ts, length),
+        c = self._found(_Cluster(pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
         self._index(self._next_id - 1, sig, bks)
         out = self._use(c, event, 1.0)
@@ -307,7 +284,7 @@ class TemplateSurge:
 
     def _assign_family(self, event: Event, rare: np.ndarray, length: int) -> list[Finding]:
         sig = self.rare_hasher.signature(rare)
-        cid, sim = self.rare_index.best(sig)
+        cid, sim = self.rare_index.best(sig, self._family_sig)
         if cid >= 0 and sim >= self.rare_similarity:
             c = self._clusters[cid]
             if _seen(c, event.event_id):
@@ -315,11 +292,13 @@ class TemplateSurge:
             del self._clusters[cid]
             self._clusters[cid] = c
             return self._use(c, event, sim)
-        c = _Cluster(None, pack_sig(sig), event.ts, length)
-        c.family = True
+        c = _Cluster(pack_sig(sig), event.ts, length)
         self.rare_index.add(self._next_id, c.sig)  # the same bytes object: stored once
-        self._found(c, len(self.priors) - 1)
+        self._found(c, FAMILY)
         return self._use(c, event, 1.0)
+
+    def _family_sig(self, cid: int) -> bytes | np.ndarray:
+        return self._clusters[cid].sig
 
     def _warm(self, ts: float) -> bool:
         """Still in warm-up: before the first bucket boundary at least ``warmup`` after the start.
@@ -374,16 +353,21 @@ class TemplateSurge:
             if len(ev) > self.max_event_ids:
                 del ev[0]
         m = c.members
-        if m is None or type(m) is tuple:
+        if m is None or type(m) is not dict:
             # compact while one complainant at one institution (see _Cluster)
             inst = sys.intern(event.institution)
-            if self.max_members >= 1 and self.max_insts >= 1:
-                if m is None:  # the founder
-                    c.members = (event.complainant, inst, ts)
-                    return None
-                if m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window:
-                    c.members = (m[0], inst, ts)  # the founder again, at the same institution
-                    return None
+            if type(m) is str:  # (complainant, institution, institution_ts) in two bare strings
+                m = (m, c.insts, prev_last)
+            if self.max_members >= 1 and self.max_insts >= 1 and (
+                    m is None  # the founder
+                    or (m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window)):
+                # the founder (again, at the same institution), there at ts
+                who = event.complainant if m is None else m[0]
+                if ts >= prev_last:  # ts is last_ts: two strings, no tuple
+                    c.members, c.insts = who, inst
+                else:
+                    c.members, c.insts = (who, inst, ts), None
+                return None
             # anything else: expand (the founder was last seen at prev_last) and go on as ever
             c.members, c.insts = ({}, {}) if m is None else ({m[0]: prev_last}, {m[1]: m[2]})
         if event.institution not in c.insts and len(c.insts) >= self.max_insts:
@@ -420,10 +404,8 @@ class TemplateSurge:
 
     @staticmethod
     def _key_of(c: _Cluster) -> str:
-        """The cluster's public key, hashed from its signature the first time anything reports it."""
-        if c.key is None:
-            c.key = "template:" + signature_hex(c.sig)
-        return c.key
+        """The cluster's public key, a hash of its signature (made when something reports it)."""
+        return "template:" + signature_hex(c.sig)
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""

@@ -78,3 +78,32 @@ def test_rare_index_finds_the_closest_representative_and_forgets_removed_ones():
     assert cid == 1 and 0.5 < sim < 1.0
     idx.remove(1)
     assert idx.best(mh.signature(base[:50]))[0] == -1 and len(idx) == 1
+
+
+def test_rare_index_folded_key_collisions_do_not_count_as_shared_slots():
+    # the index keys are 32-bit (value xor a per-slot constant): a signature whose
+    # keys equal another's in *different* slots shares no slot and must not match
+    from detectors.paraphrase import _slot_salts
+
+    mh = MinHasher(num_perm=64, bands=16, seed=5)
+    a = mh.signature(np.arange(1, 100, dtype=np.uint64) * np.uint64(104729))
+    salts = _slot_salts(64)
+    b = (np.roll(a, 1) ^ np.roll(salts, 1) ^ salts).astype(np.uint32)  # same keys, shifted a slot
+    assert not np.any(a == b) and sorted(RareIndex._keys(a)[0]) == sorted(RareIndex._keys(b)[0])
+    idx = RareIndex()
+    idx.add(3, a)
+    assert idx.best(b) == (-1, 0.0)
+    idx.add(4, b)
+    assert idx.best(a) == (3, 1.0) and idx.best(b) == (4, 1.0)
+
+
+def test_rare_index_checkpoint_with_64_bit_keys_is_refiled():
+    from detectors.postings import Postings
+
+    mh = MinHasher(num_perm=64, bands=16, seed=5)
+    sig = mh.signature(np.arange(1, 90, dtype=np.uint64))
+    old = Postings()  # uint64 keys: (slot << 32) | value, as before the 32-bit index
+    old.add(7, (np.arange(64, dtype=np.uint64) << np.uint64(32) | sig.astype(np.uint64)).tolist())
+    ri = RareIndex.__new__(RareIndex)
+    ri.__setstate__({"sigs": {7: sig}, "post": old})
+    assert ri.post.keys.dtype == np.uint32 and ri.best(sig) == (7, 1.0)

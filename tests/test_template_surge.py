@@ -1,6 +1,7 @@
 """template_surge: one letter for many debtors fires; boilerplate, outages and steady templates do not."""
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import random
 
@@ -171,6 +172,25 @@ def test_checkpoint_with_the_old_dict_indexes_is_refiled():
     assert pickle.loads(pickle.dumps(restored))._candidates(det.hasher.band_keys(next(iter(det._clusters.values())).sig))
 
 
+def test_checkpoint_with_a_64_bit_lsh_index_is_refiled():
+    # before the 32-bit index, _lsh held the full uint64 band keys
+    from detectors.postings import Postings
+
+    rng = random.Random(12)
+    det = TemplateSurge(warmup=0)
+    run(det, campaign(rng, 3, start_h=1))
+    old = Postings()
+    for cid, c in det._clusters.items():
+        if not c.family:
+            old.add(cid, det.hasher.band_keys(c.sig))
+    restored = pickle.loads(pickle.dumps(det))
+    restored.__setstate__(dict(restored.__dict__, _lsh=old))
+    assert restored._lsh.keys.dtype == np.uint32
+    for cid, c in det._clusters.items():
+        if not c.family:
+            assert cid in restored._candidates(det.hasher.band_keys(c.sig))
+
+
 def test_warmup_ends_on_a_bucket_boundary_so_warmup_copies_are_not_tested():
     """A public template copied a few times during the morning of the day warm-up
     ends must not be tested against the population prior that evening: those copies
@@ -194,6 +214,8 @@ def _expand_all(det: TemplateSurge) -> None:
     """Put every cluster in the layout checkpoints had before the compact one
     (dicts, an event-id list, ndarray signatures)."""
     for cid, c in det._clusters.items():
+        if type(c.members) is str:
+            c.members, c.insts = {c.members: c.last_ts}, {c.insts: c.last_ts}
         if type(c.members) is tuple:
             who, inst, its = c.members
             c.members, c.insts = {who: c.last_ts}, {inst: its}
@@ -201,13 +223,15 @@ def _expand_all(det: TemplateSurge) -> None:
             c.events = [c.events]
         if isinstance(c.sig, bytes):
             c.sig = np.frombuffer(c.sig, dtype=np.uint32).copy()
-            if c.family:
+            if c.family and det.rare_index.sigs is not None:
                 det.rare_index.sigs[cid] = c.sig
 
 
 def _view(c) -> tuple:
     """A cluster's state in the expanded layout (compact parts expanded)."""
     m, insts, events = c.members, c.insts, c.events
+    if type(m) is str:
+        m, insts = {m: c.last_ts}, {insts: c.last_ts}
     if type(m) is tuple:
         m, insts = {m[0]: c.last_ts}, {m[1]: m[2]}
     return (dict(m), dict(insts), [events] if type(events) is str else list(events),
@@ -243,13 +267,17 @@ def test_compact_single_complainant_state_behaves_like_the_expanded_one():
             evs.append(ev(f"{e.event_id}-r1", h + 1, e.complainant, inst=e.institution, text=e.text))
             evs.append(ev(f"{e.event_id}-r2", h + 2, e.complainant, inst="cfc-z", text=e.text))
             evs.append(ev(f"{e.event_id}-r0", h - 0.5, e.complainant, inst=e.institution, text=e.text))
+        elif i % 7 == 3 and e.text and e.event_id.startswith("w"):  # the very founder later, then out of order
+            evs.append(dataclasses.replace(e, event_id=f"{e.event_id}-s1", ts=e.ts + 3600.0))
+            evs.append(dataclasses.replace(e, event_id=f"{e.event_id}-s0", ts=e.ts - 1800.0))
         if i % 11 == 0:
             evs.append(e)  # a re-delivery
     compact, expanded = TemplateSurge(ttl=60 * 86400.0), TemplateSurge(ttl=60 * 86400.0)
     n_findings = 0
     for i, e in enumerate(evs):
         if i == len(evs) // 2:  # the compact layout survives a checkpoint
-            assert any(type(c.members) is tuple for c in compact._clusters.values())
+            assert any(type(c.members) is tuple for c in compact._clusters.values())  # an out-of-order copy
+            assert any(type(c.members) is str for c in compact._clusters.values())
             compact = pickle.loads(pickle.dumps(compact))
         fa, fb = compact.update(e), expanded.update(e)
         assert fa == fb and compact.surprises() == expanded.surprises()
@@ -260,3 +288,39 @@ def test_compact_single_complainant_state_behaves_like_the_expanded_one():
     late_c = [c for c in compact._clusters.values() if not c.family and "late-2" in c.events]
     assert len(late_c) == 1 and late_c[0].events == ["late-0", "late-", "late-1", "late-2"]
     assert len(late_c[0].members) == 2  # the founder, last seen 15 days before, is still a member
+
+
+def test_old_cluster_state_with_key_and_family_flag_loads():
+    # checkpoints before the family class held a ``family`` flag and a cached ``key``
+    from detectors.template_surge import FAMILY, _Cluster
+
+    det = TemplateSurge()
+    c = _Cluster(b"\x01\x00\x00\x00" * 64, 5.0, 120)
+    old = dict(c.__getstate__(), key="template:" + signature_hex(c.sig), family=True, cls=len(det.priors) - 1)
+    o = _Cluster.__new__(_Cluster)
+    o.__setstate__(old)
+    assert o.family and o.cls == FAMILY and det.priors[o.cls] is det.priors[-1]
+    assert TemplateSurge._key_of(o) == old["key"]
+    o.__setstate__(dict(old, family=False, cls=1))
+    assert not o.family and o.cls == 1
+
+
+def test_checkpoint_whose_rare_index_holds_the_family_signatures_loads():
+    # before RareIndex(sigs=False) the index kept each family's signature as well
+    rng = random.Random(13)
+    det = TemplateSurge(warmup=0)
+    hanzi = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学"
+    run(det, [ev(f"r{i}", i * 0.1, f"R{i}", text="".join(rng.choices(hanzi, k=80))) for i in range(260)])
+    fams = {cid: c.sig for cid, c in det._clusters.items() if c.family}
+    assert fams
+    state = pickle.loads(pickle.dumps(det)).__dict__
+    ri = state["rare_index"]
+    old_ri = {k: v for k, v in ri.__dict__.items() if k != "n"}
+    old_ri["sigs"] = dict(fams)
+    ri.__dict__.clear()
+    ri.__setstate__(old_ri)
+    restored = TemplateSurge.__new__(TemplateSurge)
+    restored.__setstate__(state)
+    assert restored.rare_index.sigs is None and len(restored.rare_index) == len(fams)
+    for cid, sig in fams.items():
+        assert restored.rare_index.best(np.frombuffer(sig, dtype=np.uint32), restored._family_sig) == (cid, 1.0)
