@@ -161,22 +161,15 @@ class TemplateSurge:
         self._lsh.remove(cid, fold32(self.hasher.band_key_array(sig)).tolist())
 
     def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
-        """Clusters sharing one of the band keys ``bks`` (``q``: the same as a uint64 array)."""
+        """Clusters sharing one of the 64-bit band keys ``bks`` (``q``: the same as a uint64
+        array), lowest id first: the index's 32-bit proposals checked against each
+        candidate's full band keys. For inspection and tests; ``_assign`` checks its
+        proposals on the signatures in one step."""
         q64 = np.asarray(bks, dtype=np.uint64) if q is None else q
         q32 = fold32(q64)
-        return self._lookup(q64, q32.tolist(), q32)
-
-    def _lookup(self, q64: np.ndarray, bks: list[int], q: np.ndarray) -> list[int]:
-        """Clusters sharing a band key (``q64``) with the text, lowest id first. The
-        index holds keys folded to 32 bits (``bks``, ``q``); what it proposes is
-        checked against the candidate's own full band keys, so the answer is what
-        an index of the 64-bit keys gives."""
-        cands = sorted(set(self._lsh.lookup(bks, q)))
-        if cands:
-            cl = self._clusters
-            band_keys = self.hasher.band_key_array
-            cands = [cid for cid in cands if np.isin(band_keys(cl[cid].sig), q64).any()]
-        return cands
+        cands = sorted(set(self._lsh.lookup(q32.tolist(), q32)))
+        band_keys = self.hasher.band_key_array
+        return [cid for cid in cands if np.isin(band_keys(self._clusters[cid].sig), q64).any()]
 
     def __setstate__(self, state: dict) -> None:
         lsh = state.get("_lsh")
@@ -241,20 +234,23 @@ class TemplateSurge:
         # both shingle sizes from one pass; the signature takes the raw multiset
         near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
         sig = self.hasher.signature(near)
-        q64 = self.hasher.band_key_array(sig)
-        q = fold32(q64)
+        q = fold32(self.hasher.band_key_array(sig))
         bks = q.tolist()
         best, best_sim = -1, -1.0
-        cands = self._lookup(q64, bks, q)
+        cands = sorted(set(self._lsh.lookup(bks, q)))  # 32-bit folded keys: proposals, checked below
         if cands:
             # stored signatures are bytes (arrays in older checkpoints: the same buffer)
             cl = self._clusters
-            if len(cands) == 1:  # the common case: skip the stack
-                best = cands[0]
-                best_sim = int(np.count_nonzero(np.frombuffer(cl[best].sig, dtype=np.uint32) == sig)) / sig.shape[0]
-            else:
-                reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32)
-                sims = np.count_nonzero(reps.reshape(len(cands), -1) == sig, axis=1) / sig.shape[0]
+            n = len(cands)
+            reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32).reshape(n, -1)
+            eq = reps == sig
+            # a proposal counts only if it shares a whole band with the text (what sharing a
+            # 64-bit band key means); one that only shares a folded 32-bit key is dropped. One
+            # comparison for all candidates, where recomputing their band keys cost ~30 us each.
+            shares = eq.reshape(n, self.hasher.bands, -1).all(axis=2).any(axis=1)
+            if shares.any():
+                sims = np.count_nonzero(eq, axis=1) / sig.shape[0]
+                sims[~shares] = -1.0
                 i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
                 best, best_sim = cands[i], float(sims[i])
         # every long text counts in the rare-shingle document frequency
