@@ -85,7 +85,7 @@ from detectors.agent_state import _Agent, touch
 from detectors.base import Finding
 from detectors.fmt import DAY
 from detectors.rates import ExposureClock, PopulationPrior
-from detectors.surprise import SURPRISE_FLOOR, Surprise
+from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
 from streamer.events import Event
 
 __all__ = ["AgentSurge", "DEFAULT_PRIORS"]
@@ -122,7 +122,7 @@ THIRD_PARTY_CATEGORIES: tuple[str, ...] = ("fraud",)
 
 
 
-class AgentSurge:
+class AgentSurge(ReportsSurprises):
     """Detector: a contact point acting for improbably many complainants."""
 
     name = "agent_surge"
@@ -250,7 +250,7 @@ class AgentSurge:
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
-        self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
+        self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
             self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)
@@ -337,7 +337,7 @@ class AgentSurge:
         s = a.rate.score(ts, self.scales, baseline=(m, v), given=1.0, r_min=prior.r_min, since=a.first_ts)
         if s.score < self.threshold:
             if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
-                self._surprises.append(Surprise(
+                self._report(Surprise(
                     self.name, key, round(s.score, 3), ts, event.event_id, list(a.events), frozenset(a.members),
                     _subject(a.kind, a.roles), {"kind": a.kind, "distinct_complainants": n, "institutions": insts,
                                                 "baseline_per_30d": round(m * 30 * DAY / self.bucket, 6)}))
@@ -346,9 +346,6 @@ class AgentSurge:
         self.findings_total += 1
         return agent_finding(self, key, a, event, s, n, insts, chans, factor, m), s.score, True
 
-    def surprises(self) -> list[Surprise]:
-        """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
-        return getattr(self, "_surprises", [])
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:

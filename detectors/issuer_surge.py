@@ -141,7 +141,7 @@ from detectors.issuer_evidence import _CLASS_WORDS, issuer_finding
 # checkpoints pickled it as detectors.issuer_surge._Issuer and must still load.
 from detectors.issuer_state import _Issuer, touch
 from detectors.rates import ExposureClock, PopulationPrior, surprise
-from detectors.surprise import SURPRISE_FLOOR, Surprise
+from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
 from detectors.seals import KIND_CLASS, display_name, issuer_key, normalise_issuer, seal_reasons
 from streamer.events import Event
 
@@ -174,7 +174,7 @@ def _frac_surprise(obs: float, mu: float, var: float | None) -> float:
     return s0 + f * (s1 - s0)
 
 
-class IssuerSurge:
+class IssuerSurge(ReportsSurprises):
     """Detector: one certificate issuer vouching for improbably many complainants."""
 
     name = "issuer_surge"
@@ -315,7 +315,7 @@ class IssuerSurge:
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
-        self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
+        self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
         if self._t0 is None:
             self._t0 = ts
         if ts > self._now:
@@ -411,7 +411,7 @@ class IssuerSurge:
             a.rate.hot = True  # a surprising day stays out of the key's baseline
         if score < self.threshold or warming or n < (self.min_complainants_suspect if suspect else self.min_complainants):
             if SURPRISE_FLOOR <= score < self.threshold and not warming:  # weak evidence, for corroboration
-                self._surprises.append(Surprise(
+                self._report(Surprise(
                     self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, list(a.events),
                     frozenset(a.members), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
                     {"issuer_class": a.cls, "distinct_complainants": n, "reused_sha256": a.reused,
@@ -421,9 +421,6 @@ class IssuerSurge:
         self.findings_total += 1
         return issuer_finding(self, key, a, event, score, n, suspect, m, win, obs, mu), score
 
-    def surprises(self) -> list[Surprise]:
-        """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
-        return getattr(self, "_surprises", [])
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:

@@ -9,15 +9,15 @@ worth an alert, the two together are (``streamer.corroborate``).
 
 So detectors that judge a per-key rate also report, through
 ``surprises()``, every judgement of the last ``update`` whose score reached
-``SURPRISE_FLOOR`` but not their threshold. The list is rebuilt by every
-``update`` (bounded: at most one entry per key the event touched) and is
-plain data, so it pickles with the detector.
+``SURPRISE_FLOOR`` but not their threshold (``ReportsSurprises``). It is
+cleared by every ``update`` (bounded: at most one entry per key the event
+touched) and is plain data, so it pickles with the detector.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Surprise", "SURPRISE_FLOOR"]
+__all__ = ["Surprise", "SURPRISE_FLOOR", "ReportsSurprises"]
 
 #: Below p = 0.1 a judgement cannot matter: combined with any sub-threshold
 #: partner (score < 5.5) under Fisher's rule it stays below the combined
@@ -46,3 +46,29 @@ class Surprise:
     members: frozenset[str]
     what: str
     facts: dict = field(default_factory=dict)
+
+
+class ReportsSurprises:
+    """Mixin for detectors that report sub-threshold judgements.
+
+    ``update`` calls ``_clear_surprises()`` first and ``_report(s)`` for each
+    judgement; the pipeline reads ``surprises()`` right after. Most events
+    report nothing, so clearing allocates nothing (the class default is an
+    empty tuple) and a list is made only for an event that has something.
+    """
+
+    _surprises: tuple[Surprise, ...] | list[Surprise] = ()
+
+    def _clear_surprises(self) -> None:
+        if self._surprises:
+            self._surprises = ()
+
+    def _report(self, s: Surprise) -> None:
+        if self._surprises:
+            self._surprises.append(s)
+        else:
+            self._surprises = [s]
+
+    def surprises(self) -> tuple[Surprise, ...] | list[Surprise]:
+        """Sub-threshold judgements of the last ``update`` (empty if none)."""
+        return self._surprises

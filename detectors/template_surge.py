@@ -51,7 +51,7 @@ from detectors.fmt import DAY, fmt_span, fmt_window
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.postings import Postings, fold32
 from detectors.rates import PopulationPrior, RateModel
-from detectors.surprise import SURPRISE_FLOOR, Surprise
+from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
 from detectors.template_state import FAMILY, _Cluster, _seen
 from detectors.textsig import MinHasher, effective_length, mask, pack_sig, rolling_hashes, signature_hex, sort_unique
@@ -61,7 +61,7 @@ __all__ = ["TemplateSurge"]
 
 
 
-class TemplateSurge:
+class TemplateSurge(ReportsSurprises):
     """Detector: a (near-)identical text used for improbably many complainants."""
 
     name = "template_surge"
@@ -209,7 +209,7 @@ class TemplateSurge:
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
-        self._surprises: list[Surprise] = []  # sub-threshold judgements of this event (see surprises())
+        self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
             for i, prior in enumerate(self.priors):  # population exposure up to now
@@ -415,7 +415,7 @@ class TemplateSurge:
         burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
         if s.score < self.threshold or n < 3:
             if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
-                self._surprises.append(Surprise(
+                self._report(Surprise(
                     self.name, self._key_of(c), round(s.score, 3), ts, event.event_id, list(c.events or ()),
                     frozenset(c.members), "A paraphrased letter template" if c.family else "One letter template",
                     {"distinct_complainants": n, "tier": "paraphrase" if c.family else "near_duplicate",
@@ -464,9 +464,6 @@ class TemplateSurge:
             },
         ), s.score, burst
 
-    def surprises(self) -> list[Surprise]:
-        """Sub-threshold judgements of the last ``update`` (``detectors.surprise``)."""
-        return getattr(self, "_surprises", [])
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:
