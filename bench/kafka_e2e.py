@@ -106,7 +106,7 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
     marks = {"first": None, "last": None, "n": 0, "batches": 0, "cpu_first": 0.0, "cpu_last": 0.0}
     phase = {"poll": 0.0, "process": 0.0, "flush": 0.0, "commit": 0.0}
     phase_cpu = dict.fromkeys(phase, 0.0)   # the main thread's CPU in each phase: wall - CPU = waiting/descheduled
-    real_poll, real_process, real_flush, real_commit = (source.consumer.poll, pipeline.process, pipeline.flush,
+    real_poll, real_process, real_flush, real_commit = (source.consumer.poll, pipeline.process_batch, pipeline.flush,
                                                         source._commit)
 
     def poll(*a, **kw):
@@ -129,9 +129,9 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
                 phase_cpu[key] += time.thread_time() - c
         return w
 
-    # instance attributes shadow the methods KafkaSource.run calls (self.consumer.poll, pipeline.process, ...)
+    # instance attributes shadow the methods KafkaSource.run calls (self.consumer.poll, pipeline.process_batch, ...)
     source.consumer.poll = poll
-    pipeline.process = timed(real_process, "process")
+    pipeline.process_batch = timed(real_process, "process")
     pipeline.flush = timed(real_flush, "flush")
     source._commit = timed(real_commit, "commit")
 

@@ -9,10 +9,16 @@ For each input stream it builds the real pipeline with
 ``streamer.cli.build_pipeline`` (default detectors, episode manager, default
 lateness) with no-op alert / dead-letter / scored sinks -- the scored sink is
 on, as in ``surgewatch run`` -- and feeds it the pre-serialised JSON bytes of
-every event, exactly as a source would. Reported: the median events/s over
+every event, exactly as a source would: through ``Pipeline.process_batch`` in
+chunks of ``--batch`` (1,000) messages, as ``surgewatch run`` does with its
+default ``--max-poll-records 1000`` (and ``surgewatch replay`` with its
+1,000-line chunks), so detectors with a ``prepare`` hook get whole batches;
+``--per-event`` feeds ``Pipeline.process`` one message at a time instead
+(the path before batching; same outputs). Reported: the median events/s over
 ``--runs`` fresh pipelines (plain, uninstrumented), then a breakdown from
 separate instrumented runs in which ``decode`` / ``check`` / ``to_event``
-(parse, validate, pseudonymise) and every detector's ``update`` (and, inside
+(parse, validate, pseudonymise) and every detector's ``update`` and
+``prepare`` (and, inside
 template_surge, mask / shingle / MinHash / band keys) are wrapped with
 ``perf_counter`` -- shares are of the instrumented total; "pipeline rest" is
 de-duplication, stats, episodes and the scored record.
@@ -72,16 +78,34 @@ def new_pipeline():
     return p, sinks
 
 
+#: messages per ``process_batch`` call; 0 means ``process`` per message (``--per-event``)
+BATCH = 1000
+
+
+def feed(p, raws: list[bytes], origin: dict) -> None:
+    """Everything in ``raws`` through ``p``: in ``BATCH``-sized ``process_batch`` calls (as a
+    Kafka poll), or one ``process`` call per message when ``BATCH`` is 0.
+
+    Building the (raw, origin) pairs is timed too: a source does that work per poll.
+    """
+    if not BATCH:
+        process = p.process
+        for raw in raws:
+            process(raw, origin)
+        return
+    process_batch = p.process_batch
+    for i in range(0, len(raws), BATCH):
+        process_batch([(raw, origin) for raw in raws[i:i + BATCH]])
+
+
 def run_plain(raws: list[bytes]) -> tuple[float, float, dict]:
     """(wall seconds, CPU seconds of this process, output counts) of one fresh pipeline over ``raws``."""
     p, sinks = new_pipeline()
     origin = {"bench": "throughput"}
-    process = p.process
     gc.collect()
     c0 = time.process_time()
     t0 = time.perf_counter()
-    for raw in raws:
-        process(raw, origin)
+    feed(p, raws, origin)
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
     info = {"alert_emissions": sinks[0].n, "dead_letters": sinks[1].n, "scored": sinks[2].n,
@@ -104,10 +128,14 @@ class _Timer:
 
 
 class _TimedDetector:
+    """Times a detector's ``update`` (and ``prepare``, if it has one, into the same bucket)."""
+
     def __init__(self, det, acc: dict) -> None:
         self._det = det
         self.name = det.name
         self._acc = acc
+        if hasattr(det, "prepare"):  # only then: the pipeline probes for the hook
+            self.prepare = _Timer(det.prepare, "detector:" + self.name, acc)
 
     def update(self, event):
         t0 = time.perf_counter()
@@ -143,8 +171,7 @@ def run_instrumented(raws: list[bytes]) -> tuple[float, dict]:
         origin = {"bench": "throughput"}
         gc.collect()
         t0 = time.perf_counter()
-        for raw in raws:
-            p.process(raw, origin)
+        feed(p, raws, origin)
         total = time.perf_counter() - t0
     finally:
         for n, f in saved.items():
@@ -162,8 +189,7 @@ def profile_mixed(raws: list[bytes], out_path: str, top: int) -> None:
     origin = {"bench": "throughput"}
     prof = cProfile.Profile()
     prof.enable()
-    for raw in raws:
-        p.process(raw, origin)
+    feed(p, raws, origin)
     prof.disable()
     prof.dump_stats(out_path)
     print(f"\n-- cProfile of one mixed run ({len(raws)} events; profiler overhead inflates "
@@ -187,7 +213,12 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes from the 'small' simulator profile, 1 run (smoke test; figures meaningless)")
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
+    ap.add_argument("--batch", type=int, default=1000, help="messages per Pipeline.process_batch call")
+    ap.add_argument("--per-event", action="store_true",
+                    help="feed Pipeline.process one message at a time (the path before batching)")
     args = ap.parse_args(argv)
+    global BATCH
+    BATCH = 0 if args.per_event else max(1, args.batch)
     if args.quick:
         args.runs, args.n_hotline, args.n_letters, args.n_mixed = 1, 300, 60, 600
         C.PROFILE = "small"  # a 3-day profile: inputs in a fraction of the time
@@ -195,7 +226,8 @@ def main(argv=None) -> int:
         os.sched_setaffinity(0, {args.cpu})
 
     m = C.header("surgewatch in-process throughput (whole detector set, one core)")
-    print(f"runs    : {args.runs} per stream (median); pinned cpu: {args.cpu}")
+    print(f"runs    : {args.runs} per stream (median); pinned cpu: {args.cpu}; feed: "
+          + ("Pipeline.process per event" if not BATCH else f"Pipeline.process_batch of {BATCH}"))
     t0 = time.perf_counter()
     streams = make_streams(args)
     print(f"inputs  : built in {time.perf_counter() - t0:.1f} s: "
@@ -203,7 +235,7 @@ def main(argv=None) -> int:
     # warm-up: imports, regex compiles, numpy first calls
     run_plain(next(iter(streams.values()))[:200])
 
-    results = {"machine": m, "command": " ".join(["python", *sys.argv]), "streams": {}}
+    results = {"machine": m, "command": " ".join(["python", *sys.argv]), "batch": BATCH, "streams": {}}
     for name, raws in streams.items():
         rates, cpu_rates, info = [], [], {}
         for _ in range(args.runs):

@@ -1,7 +1,8 @@
 """The one small protocol every detector implements.
 
 Modelled on river's ``learn_one``/``predict_one``: a detector is fed one event
-at a time in event-time order and answers with the findings that event caused.
+at a time in event-time order and answers with the findings that event caused
+(optionally it may look at a whole batch first: ``Prepares``).
 Its whole state lives in plain attributes so it pickles (checkpoints, the
 shared contract tests). It never reads the wall clock: every time it knows is
 an event's ``ts``.
@@ -9,12 +10,13 @@ an event's ``ts``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from streamer.events import Event
 
-__all__ = ["Finding", "Detector", "SEVERITIES", "severity_for", "SlotState"]
+__all__ = ["Finding", "Detector", "Prepares", "SEVERITIES", "severity_for", "SlotState"]
 
 SEVERITIES = ("info", "warning", "critical")
 
@@ -52,6 +54,34 @@ class Detector(Protocol):
 
     def stats(self) -> dict[str, float]:
         """Live gauges for the metrics collector, e.g. ``{"tracked_keys": 12}``."""
+        ...
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """The optional batch hook: ``prepare(events)`` before a batch's ``update`` calls.
+
+    ``Pipeline.process_batch`` (a Kafka poll, a chunk of a replayed file) calls
+    it once per batch on every detector that has it, with the batch's valid
+    events in order, before feeding them to ``update`` one by one. It lets a
+    detector do per-event work that does not depend on its state for many
+    events at once (e.g. hash all the texts of a poll in one numpy call) and
+    cache the results for the ``update`` calls that follow.
+
+    Contract: ``prepare`` is *pure with respect to detection state* -- findings
+    must be the same whether it was called or not. The pipeline drops
+    duplicates and late events only afterwards, one by one, so ``prepare`` may
+    see events that ``update`` never gets; ``update`` may also get events that
+    were never prepared (``Pipeline.process``), so it must not rely on the cache.
+
+    Why a separate protocol rather than a member of ``Detector``: members of a
+    ``runtime_checkable`` Protocol are all required by ``isinstance``, and most
+    detectors have nothing to batch; the pipeline probes for ``prepare`` once,
+    when its detectors are set (``isinstance(det, Prepares)`` says the same).
+    """
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Precompute event-local features of ``events`` for the ``update`` calls that follow."""
         ...
 
 

@@ -315,14 +315,16 @@ class KafkaSource:
                     break
                 continue
             idle_polls = 0
+            tps = sorted(batch, key=lambda t: (t.topic, t.partition))
+            # the whole poll in one call, partitions in order (as one by one): detectors
+            # with a ``prepare`` hook see up to max_poll_records events at once
+            pipeline.process_batch([
+                (m.value, {"topic": tp.topic, "partition": tp.partition, "offset": m.offset})
+                for tp in tps for m in batch[tp] if m.value is not None])
             batch_offsets: dict[tuple[str, int], int] = {}
             n = 0
-            for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+            for tp in tps:
                 msgs = batch[tp]
-                for m in msgs:
-                    if m.value is None:
-                        continue
-                    pipeline.process(m.value, {"topic": tp.topic, "partition": tp.partition, "offset": m.offset})
                 n += len(msgs)
                 nxt = msgs[-1].offset + 1
                 batch_offsets[(tp.topic, tp.partition)] = nxt

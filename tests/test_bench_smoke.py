@@ -33,6 +33,14 @@ def test_throughput_quick(tmp_path):
         assert "detector:template_surge" in s["breakdown_us_per_event"], name
 
 
+def test_throughput_batched_and_per_event_feeds_give_the_same_outputs(tmp_path):
+    batched = _run("throughput.py", "--streams", "mixed", "--batch", "64", tmp_path=tmp_path)
+    per_event = _run("throughput.py", "--streams", "mixed", "--per-event", tmp_path=tmp_path)
+    assert (batched["batch"], per_event["batch"]) == (64, 0)
+    a, b = batched["streams"]["mixed"]["info"], per_event["streams"]["mixed"]["info"]
+    assert a == b and a["alert_emissions"] > 0
+
+
 def test_memory_quick(tmp_path):
     # one detector keeps this under a few seconds (each child process imports numpy and every detector)
     res = _run("memory.py", "--detectors", "template_surge", tmp_path=tmp_path)

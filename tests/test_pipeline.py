@@ -182,3 +182,146 @@ def test_replacing_the_detectors_re_resolves_what_each_event_calls():
     p.process(dumps(raw_event(ts=1)))
     assert len(first.seen) == 1 and len(second.seen) == 1
     assert p.detectors == (second,)
+
+
+# -- process_batch: the same outputs as process, one message at a time -----------------------
+class PreparingDetector(CountingDetector):
+    """A CountingDetector with the batch hook; logs every call in order."""
+
+    name = "preparing"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, object]] = []
+
+    def prepare(self, events) -> None:
+        self.log.append(("prepare", [e.event_id for e in events]))
+
+    def update(self, event: Event) -> list[Finding]:
+        self.log.append(("update", event.event_id))
+        return super().update(event)
+
+
+def messy_stream() -> list[tuple[bytes, dict]]:
+    """Valid events with findings, invalid lines, re-deliveries and late events, interleaved."""
+    docs = [raw_event(ts=i * 0.5, category=("service", "collection")[i % 2]) for i in range(40)]
+    items: list[tuple[bytes, dict]] = []
+    for i, d in enumerate(docs):
+        items.append((dumps(d), {"line": len(items) + 1}))
+        if i % 7 == 3:
+            items.append((b"{broken", {"line": len(items) + 1}))
+        if i % 5 == 4:
+            items.append((dumps(docs[i - 2]), {"line": len(items) + 1}))  # a re-delivery
+        if i % 9 == 8:  # 12 h behind the watermark: late (max lateness 10 h)
+            items.append((dumps(raw_event(ts=i * 0.5 - 12)), {"line": len(items) + 1}))
+        if i % 11 == 10:
+            items.append((dumps(raw_event(ts=i * 0.5, channel="fax")), {"line": len(items) + 1}))
+    # an episode that resolves: a key gone quiet for longer than the episodes' quiet time
+    items.append((dumps(raw_event(ts=40 + 24 * 4)), {"line": len(items) + 1}))
+    return items
+
+
+def outputs(p, sinks) -> dict:
+    st = p.stats
+    return {"sinks": [s.records for s in sinks], "events": st.events, "dead": st.dead_letters,
+            "alerts": st.alerts, "findings": st.findings, "errors": st.detector_errors,
+            "watermark": st.watermark, "last": st.last_event_ts, "observed": sum(st.latency_counts),
+            "seen": list(p.seen)}
+
+
+def run_stream(items, batch: int | None):
+    alerts, dlq, scored = MemorySink(), MemorySink(), MemorySink()
+    det = PreparingDetector()
+    p = Pipeline([ExplodingDetector(), det, CountingDetector()], TEST_PSEUDO, alert_sinks=[alerts],
+                 dead_letter_sinks=[dlq], scored_sinks=[scored], max_lateness=10 * 3600)
+    if batch is None:
+        reached = sum(p.process(raw, origin) is not None for raw, origin in items)
+    else:
+        reached = sum(p.process_batch(items[i:i + batch]) for i in range(0, len(items), batch))
+    return outputs(p, (alerts, dlq, scored)), reached, det
+
+
+def test_process_batch_gives_the_outputs_of_process_one_by_one():
+    items = messy_stream()
+    want, reached, _ = run_stream(items, None)
+    # the stream exercises every path, or the comparison proves little
+    assert want["dead"]["invalid"] >= 5 and want["dead"]["late"] >= 3
+    assert sum(n for (r, _, _), n in want["events"].items() if r == "duplicate") >= 6
+    assert {r["status"] for r in want["sinks"][0]} == {"firing", "resolved"}
+    assert want["observed"] == reached == len(want["sinks"][2])
+    for batch in (1, 4, 13, 1000):
+        got, got_reached, _ = run_stream(items, batch)
+        assert got == want and got_reached == reached, batch
+
+
+def test_prepare_sees_each_batch_s_valid_events_before_their_updates():
+    items = messy_stream()
+    _, _, one_by_one = run_stream(items, None)
+    accepted = [eid for what, eid in one_by_one.log if what == "update"]
+    assert all(what == "update" for what, _ in one_by_one.log)  # process() never calls prepare
+    _, _, det = run_stream(items, 13)
+    assert det.log[0][0] == "prepare"
+    prepares = [(i, ids) for i, (what, ids) in enumerate(det.log) if what == "prepare"]
+    assert len(prepares) == -(-len(items) // 13)  # once per batch (every batch has a valid event)
+    updates_seen: list[str] = []
+    for n, (i, ids) in enumerate(prepares):
+        chunk = items[n * 13:(n + 1) * 13]
+        # every parsable, contract-valid message of the chunk, duplicates and late ones included
+        valid = [orjson.loads(raw)["event_id"] for raw, _ in chunk
+                 if raw != b"{broken" and orjson.loads(raw)["channel"] != "fax"]
+        assert ids == valid
+        end = prepares[n + 1][0] if n + 1 < len(prepares) else len(det.log)
+        updates = [eid for _, eid in det.log[i + 1:end]]
+        # what follows the prepare, up to the next one, is updates of this batch's events only
+        assert updates and set(updates) <= set(ids)
+        updates_seen += updates
+    assert updates_seen == accepted  # in the order process() gives them
+    assert len(accepted) < sum(len(ids) for _, ids in prepares)  # prepare saw dropped events too
+
+
+def test_a_failing_prepare_is_isolated_and_counted():
+    class BadPrepare(CountingDetector):
+        name = "bad_prepare"
+
+        def prepare(self, events):
+            raise ValueError("no")
+
+    det = BadPrepare()
+    p, alerts, _ = make([det])
+    p.process_batch([(dumps(raw_event(ts=i)), None) for i in range(3)])
+    assert len(det.seen) == 3 and len(alerts.records) == 1
+    assert p.stats.detector_errors == {"bad_prepare": 1}
+
+
+def test_batch_latency_counts_every_accepted_event_at_the_batch_mean():
+    p, _, _ = make()
+    n = p.process_batch([(dumps(raw_event(ts=i)), None) for i in range(5)] + [(b"nope", None)])
+    st = p.stats
+    assert n == 5 and sum(st.latency_counts) == 5 and st.latency_sum > 0
+    assert max(st.latency_counts) == 5  # all in one bucket: the mean's
+
+
+def test_replay_in_chunks_matches_line_by_line(tmp_path):
+    from streamer.replay import replay_file
+
+    items = messy_stream()
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(raw for raw, _ in items[:30]) + b"\n\n" + b"\n".join(raw for raw, _ in items[30:]) + b"\n")
+    runs = []
+    for batch in (1, 7):
+        alerts, dlq, scored = MemorySink(), MemorySink(), MemorySink()
+        p = Pipeline([CountingDetector()], TEST_PSEUDO, alert_sinks=[alerts], dead_letter_sinks=[dlq],
+                     scored_sinks=[scored], max_lateness=10 * 3600)
+        calls: list[int] = []
+        n = replay_file(str(path), p, flush_every=10, on_event=calls.append, batch=batch)
+        assert n == len(items) and calls == list(range(1, n + 1))
+        assert alerts.flushes == n // 10 + 1  # every 10 messages, and at the end
+        runs.append(outputs(p, (alerts, dlq, scored)))
+    assert runs[0] == runs[1]
+    lines = path.read_bytes().split(b"\n")
+    dead = runs[0]["sinks"][1]
+    assert any(r["origin"]["line"] > 31 for r in dead)  # past the blank line 31, which still counts
+    for r in dead:  # each dead letter names the file line of its message
+        assert r["origin"]["file"] == "events.jsonl"
+        line = lines[r["origin"]["line"] - 1]
+        assert line == b"{broken" or orjson.loads(line)["event_id"] == r["payload"]["event_id"]
