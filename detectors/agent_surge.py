@@ -258,25 +258,31 @@ class AgentSurge(ReportsSurprises):
             self._evict()
             return []
         out: list[Finding] = []
+        contacts = event.contacts
+        several = len(contacts) > 1  # most events give one contact: nothing to de-duplicate
         seen_keys: set[str] = set()
         third_party_case = event.category in self.third_party_categories
         here = (event.institution, event.channel)
-        for c in event.contacts:
+        keys, self_seen = self._keys, self._self_seen
+        for c in contacts:
             key = c.key
-            if key in seen_keys:
-                continue
-            seen_keys.add(key)
+            if several:
+                if key in seen_keys:
+                    continue
+                seen_keys.add(key)
             if third_party_case and c.role == "unknown":
                 # a number reported in a fraud complaint is the fraudster's, not
                 # someone acting for the complainant: not agent evidence
                 self.third_party_total += 1
                 continue
-            a = self._keys.get(key)
+            a = keys.get(key)
             if a is None:
-                prev = self._self_seen.get(key)
+                prev = self_seen.get(key)
                 if c.role == "self" and (prev is None or prev[0] == event.complainant):
-                    self._self_seen.pop(key, None)
-                    self._self_seen[key] = (event.complainant, ts, event.event_id, *here)
+                    # the common case (a caller's own phone): remember it, most recent last
+                    if prev is not None:
+                        self_seen.move_to_end(key)
+                    self_seen[key] = (event.complainant, ts, event.event_id, event.institution, event.channel)
                     continue
                 # a second complainant gives this "own" contact, or someone acts
                 # for a complainant through it: track it, with its earlier

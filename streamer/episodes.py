@@ -71,6 +71,13 @@ class EpisodeManager:
     most recent ids are kept, the first trigger is always kept first).
     """
 
+    #: A lower bound on ``last_ts`` of every open episode, so that ``advance``
+    #: -- called whenever the watermark moves, i.e. on most events -- can skip
+    #: its scan of the open episodes until the oldest may have gone quiet.
+    #: ``last_ts`` only grows, so the bound stays valid until the scan resets it.
+    #: A class default (-inf: "scan") for checkpoints made before it existed.
+    _earliest: float = float("-inf")
+
     def __init__(self, quiet: float = 3 * 86400.0, regrow: float = 2.0, max_event_ids: int = 200) -> None:
         self.quiet = quiet
         self.regrow = regrow
@@ -108,6 +115,8 @@ class EpisodeManager:
             )
             self.open[k] = ep
             self.by_id[ep.alert_id] = ep
+            if finding.ts < self._earliest:
+                self._earliest = finding.ts
             self._merge_ids(ep, finding)
             self.fired_total += 1
             return self._emit(ep, "firing")
@@ -132,8 +141,11 @@ class EpisodeManager:
         if not self.open:
             return []
         cutoff = watermark - self.quiet
+        if cutoff < self._earliest:  # no open episode can be quiet for long enough yet
+            return []
         done = [ep for ep in self.open.values() if ep.last_ts <= cutoff]
         if not done:
+            self._earliest = min(ep.last_ts for ep in self.open.values())
             return []
         done.sort(key=lambda e: (e.last_ts, e.alert_id))
         out = []
@@ -145,6 +157,7 @@ class EpisodeManager:
                     del self.owner[eid]
             self.resolved_total += 1
             out.append(self._emit(ep, "resolved"))
+        self._earliest = min((ep.last_ts for ep in self.open.values()), default=float("inf"))
         return out
 
     def active_by_detector(self) -> dict[str, int]:

@@ -325,3 +325,31 @@ def test_replay_in_chunks_matches_line_by_line(tmp_path):
         assert r["origin"]["file"] == "events.jsonl"
         line = lines[r["origin"]["line"] - 1]
         assert line == b"{broken" or orjson.loads(line)["event_id"] == r["payload"]["event_id"]
+
+
+def test_episodes_skip_the_quiet_scan_only_when_nothing_can_resolve():
+    """``advance`` keeps a lower bound of the open episodes' last finding; random findings
+    and watermark moves resolve exactly what a scan on every move resolves."""
+    import pickle
+    import random
+
+    from streamer.episodes import EpisodeManager
+
+    rng = random.Random(5)
+    fast, full = EpisodeManager(quiet=10.0), EpisodeManager(quiet=10.0)
+    out_fast, out_full = [], []
+    t = 0.0
+    for i in range(3000):
+        t += rng.expovariate(1.0)
+        if rng.random() < 0.3:
+            f = Finding("d", f"k:{rng.randrange(40)}", 6.0, t - rng.uniform(0, 5), f"e{i}", [f"e{i}"], "s")
+            out_fast.append(fast.observe(f, "t"))
+            out_full.append(full.observe(f, "t"))
+        if i == 1500:  # a checkpoint of the old layout (no bound): loads, scans, carries on
+            fast = pickle.loads(pickle.dumps(fast))
+            del fast.__dict__["_earliest"]
+        full._earliest = float("-inf")  # forces the scan
+        out_fast += fast.advance(t)
+        out_full += full.advance(t)
+    assert sum(r is not None and r["status"] == "resolved" for r in out_full) > 50
+    assert out_fast == out_full
