@@ -192,21 +192,25 @@ class CategoryShift:
     # -------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         eid = event.event_id
-        if eid in self._seen:
+        seen = self._seen
+        if eid in seen:
             self.duplicates_total += 1
             return []
-        self._seen[eid] = None
-        if len(self._seen) > self.dedupe:
-            del self._seen[next(iter(self._seen))]
+        seen[eid] = None
+        if len(seen) > self.dedupe:
+            seen.popitem(last=False)  # the oldest id
 
         name = event.institution
-        inst = self._insts.pop(name, None)
+        insts = self._insts
+        inst = insts.get(name)
         if inst is None:
             inst = self._new_inst()
-            while len(self._insts) >= self.max_keys:
-                del self._insts[next(iter(self._insts))]
+            while len(insts) >= self.max_keys:
+                del insts[next(iter(insts))]
                 self.evicted_total += 1
-        self._insts[name] = inst  # most recently seen last
+            insts[name] = inst  # most recently seen last
+        else:
+            insts.move_to_end(name)  # one call instead of pop + re-insert; the same order
 
         b = math.floor(event.ts / self.bucket)
         if inst.cur is None:
