@@ -246,7 +246,8 @@ class Pipeline:
 
     def _detect(self, event: Event) -> None:
         reasons: list[dict] = []
-        surprises: list = []  # sub-threshold evidence, for corroboration
+        # sub-threshold evidence, for corroboration; a list only once some arrives (rare)
+        surprises: list | None = None
         st = self.stats
         episodes = self.episodes
         event_id = event.event_id
@@ -256,9 +257,14 @@ class Pipeline:
                 if surprises_of is not None:
                     weak = surprises_of()
                     if weak:
-                        surprises.extend(weak)
+                        if surprises is None:
+                            surprises = list(weak)
+                        else:
+                            surprises.extend(weak)
             except Exception:  # isolate a faulty detector; count and carry on
                 st.detector_errors[name] = st.detector_errors.get(name, 0) + 1
+                continue
+            if not findings:  # the common case: no loop set up
                 continue
             for f in findings:
                 if not math.isfinite(f.score):
@@ -269,7 +275,7 @@ class Pipeline:
                 rec = episodes.observe(f, event.ts_text if f.trigger_id == event_id else format_ts(f.ts))
                 if rec is not None:
                     self._alert(rec)
-        if len(surprises) > 1 and not reasons:  # no detector is sure on its own: do several agree?
+        if surprises is not None and len(surprises) > 1 and not reasons:  # no detector is sure on its own: do several agree?
             try:
                 combined = self.corroborator.combine(event, surprises)
             except Exception:  # isolated like a detector
