@@ -118,6 +118,8 @@ COUNTER_CHANNELS: tuple[str, ...] = ("branch",)
 #: Complaint categories in which a contact of role ``unknown`` is a reported
 #: third party (the scam caller's number), not someone acting for the complainant.
 THIRD_PARTY_CATEGORIES: tuple[str, ...] = ("fraud",)
+#: ``update``'s de-duplication set for an event with one contact: never read
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 
@@ -260,9 +262,8 @@ class AgentSurge(ReportsSurprises):
         out: list[Finding] = []
         contacts = event.contacts
         several = len(contacts) > 1  # most events give one contact: nothing to de-duplicate
-        seen_keys: set[str] = set()
+        seen_keys: set[str] | frozenset[str] = set() if several else _NO_KEYS
         third_party_case = event.category in self.third_party_categories
-        here = (event.institution, event.channel)
         keys, self_seen = self._keys, self._self_seen
         for c in contacts:
             key = c.key
@@ -300,7 +301,7 @@ class AgentSurge(ReportsSurprises):
                 if event.event_id in a.events:  # a re-delivery: already counted
                     continue
                 self._keys.move_to_end(key)  # most recently touched last
-            before = touch(self, a, event.complainant, ts, event.event_id, *here, c.role)
+            before = touch(self, a, event.complainant, ts, event.event_id, event.institution, event.channel, c.role)
             if before is not None:
                 f, score, typical = self._judge(key, a, event)
                 if f is not None:
