@@ -353,3 +353,71 @@ def test_episodes_skip_the_quiet_scan_only_when_nothing_can_resolve():
         out_full += full.advance(t)
     assert sum(r is not None and r["status"] == "resolved" for r in out_full) > 50
     assert out_fast == out_full
+
+
+def test_kafka_consume_loop_feeds_each_poll_in_partition_order_and_keeps_offsets():
+    """KafkaSource.run with a fake consumer: one process_batch per poll, partitions in
+    (topic, partition) order, tombstones (value None) skipped but counted in offsets;
+    the outputs are those of process() per message, and positions/lag as before."""
+    import threading
+    from types import SimpleNamespace
+
+    from kafka import TopicPartition
+
+    from streamer.kafka_io import KafkaSource
+
+    items = messy_stream()
+    tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    polls, offsets, order = [], {tp0: 0, tp1: 0}, []
+    for start in range(0, len(items), 10):
+        batch: dict = {}
+        for k, (raw, _) in enumerate(items[start:start + 10]):
+            tp = tp1 if k < 4 else tp0  # partition 1 listed first: the loop must sort
+            batch.setdefault(tp, []).append(SimpleNamespace(value=raw, offset=offsets[tp]))
+            offsets[tp] += 1
+        batch[tp1].append(SimpleNamespace(value=None, offset=offsets[tp1]))  # a tombstone
+        offsets[tp1] += 1
+        polls.append(batch)
+        order += [m.value for tp in (tp0, tp1) for m in batch.get(tp, []) if m.value is not None]
+
+    class FakeConsumer:
+        def __init__(self):
+            self.left = list(polls)
+            self.committed: list[dict] = []
+
+        def partitions_for_topic(self, topic):
+            return {0, 1}
+
+        def poll(self, timeout_ms):
+            return self.left.pop(0) if self.left else {}
+
+        def highwater(self, tp):
+            return offsets[tp] + 5
+
+        def commit(self, offs):
+            self.committed.append({(k.topic, k.partition): v.offset for k, v in offs.items()})
+
+    src = KafkaSource.__new__(KafkaSource)  # no broker: the consume loop only
+    src.consumer, src.topic, src._lag, src._lock = FakeConsumer(), "t", {}, threading.Lock()
+    src.positions, src.batches, src.messages, src.checkpoints = {}, 0, 0, 0
+    src.commit_failures, src.flush_failures, src.flush_backoff = 0, 0, (0.01, 0.02)
+    sinks = (MemorySink(), MemorySink(), MemorySink())
+    p = Pipeline([CountingDetector()], TEST_PSEUDO, alert_sinks=[sinks[0]], dead_letter_sinks=[sinks[1]],
+                 scored_sinks=[sinks[2]], max_lateness=10 * 3600)
+    calls: list[int] = []
+    real = p.process_batch
+    p.process_batch = lambda batch: calls.append(len(batch)) or real(batch)
+    src.run(p, threading.Event(), poll_ms=1, idle_exit_s=0.001)
+    assert calls == [10] * (len(items) // 10) + ([len(items) % 10] if len(items) % 10 else [])
+    assert src.positions == {("t", 0): offsets[tp0], ("t", 1): offsets[tp1]}
+    assert src.consumer.committed[-1] == src.positions
+    assert src.partition_lag() == {("t", 0): 5, ("t", 1): 5}
+    assert src.messages == sum(len(ms) for b in polls for ms in b.values())
+
+    q = Pipeline([CountingDetector()], TEST_PSEUDO, alert_sinks=[MemorySink()], dead_letter_sinks=[MemorySink()],
+                 scored_sinks=[MemorySink()], max_lateness=10 * 3600)
+    for raw in order:
+        q.process(raw)
+    assert [s.records for s in (q.alert_sinks[0], q.scored_sinks[0])] == [sinks[0].records, sinks[2].records]
+    assert [r["error"] for r in q.dead_letter_sinks[0].records] == [r["error"] for r in sinks[1].records]
+    assert {r["origin"]["partition"] for r in sinks[1].records} == {0, 1}
