@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from detectors.base import Detector
@@ -24,6 +22,8 @@ from streamer.deadletter import dead_letter
 from streamer.episodes import EpisodeManager, format_ts
 from streamer.events import Event
 from streamer.pseudonym import Pseudonymizer
+# the counters moved to their own module; re-exported, as metrics and tests import them from here
+from streamer.stats import LATENCY_BUCKETS, PipelineStats
 
 __all__ = ["Pipeline", "PipelineStats", "Sink", "LATENCY_BUCKETS", "risk_from"]
 
@@ -42,48 +42,11 @@ def risk_from(reasons: list[dict]) -> float:
         keep *= 1.0 - min(1.0, max(0.0, r["score"]) / RISK_SCALE)
     return round(1.0 - keep, 4)
 
-LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
-
 
 class Sink(Protocol):
     def write(self, record: dict) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
-
-
-@dataclass
-class PipelineStats:
-    """Plain counters read by the metrics collector at scrape time.
-
-    Per-event bookkeeping is a dict increment; Prometheus objects are only
-    built when somebody scrapes, the way client_python's custom collectors do.
-    """
-
-    events: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (result, channel, category)
-    dead_letters: dict[str, int] = field(default_factory=dict)  # error kind
-    alerts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (detector, severity, status)
-    findings: dict[str, int] = field(default_factory=dict)
-    detector_errors: dict[str, int] = field(default_factory=dict)
-    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    latency_sum: float = 0.0
-    watermark: float = float("-inf")
-    last_event_ts: float = float("-inf")
-
-    def count_event(self, result: str, channel: str = "", category: str = "") -> None:
-        k = (result, channel, category)
-        self.events[k] = self.events.get(k, 0) + 1
-
-    def observe_latency(self, seconds: float) -> None:
-        """Count one processing time in the first bucket ``b`` with ``seconds <= b``
-        (the last slot is +Inf). A binary search: this runs once per event."""
-        self.latency_sum += seconds
-        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-
-    def observe_latency_many(self, total_seconds: float, n: int) -> None:
-        """Count ``n`` events that took ``total_seconds`` together (one batch), each at
-        the mean: ``n`` observations in the mean's bucket, the sum grows by the total."""
-        self.latency_sum += total_seconds
-        self.latency_counts[bisect_left(LATENCY_BUCKETS, total_seconds / n)] += n
 
 
 class Pipeline:
