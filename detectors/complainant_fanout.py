@@ -210,7 +210,7 @@ class ComplainantFanout:
             # With tiers no single filing reaches (``_first_quiet``) and no onset
             # of theirs to follow (they have none), ``_patterns`` would find
             # nothing: just record the filing, fingerprints pending.
-            fl = people[who] = [new_filing(event, self.min_text, self.fp_chars, event.repeat_of is not None)]
+            fl = people[who] = [new_filing(event, self.min_text, self.fp_chars)]
             out = [] if self._first_quiet else self._patterns(who, fl, event)
         else:
             people.move_to_end(who)  # most recently touched last

@@ -97,16 +97,16 @@ class _Person(SlotState):
         self.last_ts = ts
 
 
-def new_filing(event: Event, min_text: int, fp_chars: int, rep: bool) -> tuple:
-    """The filing record of ``event``, its fingerprints pending if its text is short enough."""
+def new_filing(event: Event, min_text: int, fp_chars: int) -> tuple:
+    """The filing record of ``event``, its fingerprints pending if its text is
+    short enough; a re-filing if ``repeat_of`` says so (``add_filing`` also
+    compares texts)."""
     text = event.text
-    if not text:
-        head = tail = None
-    elif len(text) <= PENDING_CHARS:
-        head, tail = text, None
-    else:
+    if text and len(text) > PENDING_CHARS:
         head, tail = _fp(text, min_text, fp_chars)
-    return (event.ts, event.event_id, event.institution, event.channel, head, tail, rep)
+    else:
+        head, tail = text or None, None  # no text: no fingerprint
+    return (event.ts, event.event_id, event.institution, event.channel, head, tail, event.repeat_of is not None)
 
 
 def fingerprints(fl: list[tuple], i: int, min_text: int, fp_chars: int) -> tuple:
@@ -127,7 +127,7 @@ def resolve_all(people: Iterable[list[tuple]], min_text: int, fp_chars: int) -> 
 def add_filing(fl: list[tuple], event: Event, min_text: int, fp_chars: int, max_filings: int) -> None:
     """Record ``event`` as a further filing of the complainant with filings ``fl``
     (time-ordered, at most ``max_filings`` kept)."""
-    rec = new_filing(event, min_text, fp_chars, event.repeat_of is not None)
+    rec = new_filing(event, min_text, fp_chars)
     if not rec[_REP] and event.text:
         # a re-filing by text: only an earlier filing at the same institution
         # can match, so only then are fingerprints needed (ours and theirs)
