@@ -89,7 +89,7 @@ from streamer.events import Event
 from detectors.fanout_state import _Person, _surely_short
 from detectors.fanout_tiers import FANOUT_TIERS, REPEAT_TIERS, Tier, _Surge
 
-_REEXPORTED = (_surely_short,)  # used only by importers of this module (keeps pyflakes quiet)
+_REEXPORTED = (_surely_short, _Person)  # used only by importers and unpickling (keeps pyflakes quiet)
 
 __all__ = ["ComplainantFanout", "Tier", "FANOUT_TIERS", "REPEAT_TIERS"]
 
