@@ -75,7 +75,7 @@ from collections import OrderedDict
 
 from detectors.base import Finding
 from detectors.fanout_findings import build_finding
-from detectors.fanout_state import (_CH, _ID, _TS, REGULATOR, add_filing, metric, new_filing, resolve_all,
+from detectors.fanout_state import (_CH, _ID, REGULATOR, add_filing, evict, metric, new_filing, resolve_all,
                                     window)
 from detectors.fanout_tiers import close_buckets, score_surge
 from detectors.fmt import DAY
@@ -220,7 +220,9 @@ class ComplainantFanout:
                     return []  # a re-delivery: already counted
             add_filing(fl, event, self.min_text, self.fp_chars, self.max_filings)
             out = self._patterns(who, fl, event)
-        self._evict()
+        n = evict(people, self._crossed, self._now - self.ttl, self.max_keys, self.evict_batch)
+        if n:
+            self.evicted_total += n
         return out
 
     def _patterns(self, who: str, fl: list[tuple], event: Event) -> list[Finding]:
@@ -306,43 +308,6 @@ class ComplainantFanout:
         return build_finding(self, surge, event, score, tier, s, members)
 
     # ---------------------------------------------------------------- state
-    def _evict(self) -> None:
-        """Drop expired complainants (at most ``evict_batch`` per event, least
-        recently touched first), then any over ``max_keys``. A complainant's
-        time is their latest filing's (``fl[-1]``: filings are time-ordered).
-
-        Nearly every event of a steady flow expires one complainant, so the
-        front of the LRU is read once per complainant dropped plus once to
-        stop. (``next(iter(od))`` and a lookup: an OrderedDict's ``items()``
-        and ``values()`` iterators look the key up anyway, and cost more.)"""
-        people = self._people
-        if not people:
-            return
-        horizon = self._now - self.ttl
-        cap = self.max_keys
-        k = next(iter(people))
-        if people[k][-1][_TS] >= horizon and len(people) <= cap:
-            return  # the common case: the least recently touched is still live
-        crossed = self._crossed
-        n, batch = 0, self.evict_batch
-        while n < batch:  # the front is expired or over the cap
-            del people[k]
-            if crossed:
-                crossed.pop(k, None)
-            n += 1
-            if not people:
-                break
-            k = next(iter(people))
-            if people[k][-1][_TS] >= horizon and len(people) <= cap:
-                break
-        while len(people) > cap:  # hard cap, whatever the batch
-            k = next(iter(people))
-            del people[k]
-            if crossed:
-                crossed.pop(k, None)
-            n += 1
-        self.evicted_total += n
-
     def stats(self) -> dict[str, float]:
         fo, rp = self.surges["fanout"], self.surges["repeat"]
         return {

@@ -32,12 +32,17 @@ bounds the text a complainant's state can hold. ``resolve_all`` computes every
 pending fingerprint, so a checkpoint holds fingerprints, never complaint text,
 in the same layout as when every fingerprint was computed eagerly.
 
+The complainants themselves are an LRU (``evict``): an OrderedDict of
+filings, least recently touched first, dropped once their latest filing is
+older than the TTL or when over the cap.
+
 State: plain lists and tuples, pickles; no salted ``hash()``.
 """
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from detectors.base import SlotState
@@ -161,3 +166,38 @@ def metric(pattern: str, recent: list[tuple]) -> int:
     if pattern == "fanout":
         return len({f[_INST] for f in recent})
     return 1 + sum(1 for f in recent if f[_REP])
+
+
+def evict(people: OrderedDict[str, list[tuple]], crossed: dict[str, dict], horizon: float, max_keys: int,
+          batch: int) -> int:
+    """Drop complainants whose latest filing is before ``horizon`` (at most
+    ``batch``, least recently touched first), then any over ``max_keys``, with
+    their ``crossed`` entries; the number dropped.
+
+    Nearly every event of a steady flow expires one complainant, so the front
+    of the LRU is read once per complainant dropped plus once to stop.
+    (``next(iter(od))`` and a lookup: an OrderedDict's ``items()`` and
+    ``values()`` iterators look the key up anyway, and cost more.)"""
+    if not people:
+        return 0
+    k = next(iter(people))
+    if people[k][-1][_TS] >= horizon and len(people) <= max_keys:
+        return 0  # the common case: the least recently touched is still live
+    n = 0
+    while n < batch:  # the front is expired or over the cap
+        del people[k]
+        if crossed:
+            crossed.pop(k, None)
+        n += 1
+        if not people:
+            break
+        k = next(iter(people))
+        if people[k][-1][_TS] >= horizon and len(people) <= max_keys:
+            break
+    while len(people) > max_keys:  # hard cap, whatever the batch
+        k = next(iter(people))
+        del people[k]
+        if crossed:
+            crossed.pop(k, None)
+        n += 1
+    return n
