@@ -75,7 +75,8 @@ from collections import OrderedDict
 
 from detectors.base import Finding
 from detectors.fanout_findings import build_finding
-from detectors.fanout_state import _CH, _ID, REGULATOR, add_filing, metric, window
+from detectors.fanout_state import (_CH, _ID, REGULATOR, add_filing, evict, metric, new_filing, resolve_all,
+                                    window)
 from detectors.fanout_tiers import close_buckets, score_surge
 from detectors.fmt import DAY
 from detectors.rates import ExposureClock
@@ -83,14 +84,17 @@ from streamer.events import Event
 
 # Re-exported from their new modules: old checkpoints pickled _Person, _Surge
 # and Tier by their path in this module (``detectors.complainant_fanout._Person``)
-# and must still unpickle; callers import Tier, the tier tuples and _surely_short
-# from here.
+# and must still unpickle (``_Person`` is migrated on restore); callers import
+# Tier, the tier tuples and _surely_short from here.
 from detectors.fanout_state import _Person, _surely_short
 from detectors.fanout_tiers import FANOUT_TIERS, REPEAT_TIERS, Tier, _Surge
 
-_REEXPORTED = (_surely_short,)  # used only by importers of this module (keeps pyflakes quiet)
+_REEXPORTED = (_surely_short, _Person)  # used only by importers and unpickling (keeps pyflakes quiet)
 
 __all__ = ["ComplainantFanout", "Tier", "FANOUT_TIERS", "REPEAT_TIERS"]
+
+# attributes ``_derive`` rebuilds: not pickled
+_DERIVED = frozenset({"_min_count", "_first_quiet", "_horizon", "_bucket_no"})
 
 
 class ComplainantFanout:
@@ -133,6 +137,8 @@ class ComplainantFanout:
         self.dispersion = float(dispersion)
         self.bucket = float(bucket)
         windows = [t.window for t in (*self.fanout_tiers, *self.repeat_tiers)]
+        if max_filings < 1:
+            raise ValueError("max_filings must be at least 1: a complainant's latest filing is their LRU time")
         self.ttl = float(ttl if ttl is not None else max(windows, default=7 * DAY))
         self.max_keys = max_keys
         self.max_filings = max_filings
@@ -145,7 +151,11 @@ class ComplainantFanout:
             "fanout": _Surge("fanout", self.fanout_tiers, self.bucket, dispersion, max_onsets, prior_weight, halflife),
             "repeat": _Surge("repeat", self.repeat_tiers, self.bucket, dispersion, max_onsets, prior_weight, halflife),
         }
-        self._people: OrderedDict[str, _Person] = OrderedDict()  # insertion order == least recently touched first
+        # complainant -> their filings (``fanout_state``); insertion order == least recently touched first
+        self._people: OrderedDict[str, list[tuple]] = OrderedDict()
+        # complainant -> tier name -> their last onset of it; only complainants who
+        # ever crossed a tier (few), dropped with the complainant on eviction
+        self._crossed: dict[str, dict[str, float]] = {}
         self._now = -math.inf
         self._attach_clock()
         self._derive()
@@ -154,9 +164,15 @@ class ComplainantFanout:
         self.findings_total = 0
 
     def _derive(self) -> None:
-        """Per-pattern constants of the hot path (derived, not state: rebuilt on restore)."""
+        """Constants of the hot path (derived, not state: rebuilt on restore)."""
         self._min_count = {pattern: min((t.count for t in surge.tiers), default=math.inf)
                            for pattern, surge in self.surges.items()}
+        # a first filing reaches degree 1 and repeat level at most 2 (``repeat_of``
+        # set): with the default tiers it crosses none, see ``update``
+        self._first_quiet = all(1 + (pattern == "repeat") < n for pattern, n in self._min_count.items())
+        self._horizon = max(self.scales)
+        # the bucket of the latest event time (``_advance`` closes buckets when it changes)
+        self._bucket_no = -math.inf if self._now == -math.inf else math.floor(self._now / self.bucket)
 
     def _attach_clock(self) -> None:
         """Expose every tier's prior lazily (and exactly) through one clock:
@@ -164,10 +180,19 @@ class ComplainantFanout:
         self._clock = ExposureClock.resume(  # at construction _now is -inf; from an eager checkpoint, its last time
             self._now, ((prior, 1.0) for surge in self.surges.values() for prior in surge.priors.values()))
 
+    def __getstate__(self) -> dict:
+        # a checkpoint holds fingerprints, never complaint text: compute the
+        # pending ones (what a later filing would compute anyway, so no change)
+        resolve_all(self._people.values(), self.min_text, self.fp_chars)
+        return {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         if "_clock" not in state:
             self._attach_clock()
+        if "_crossed" not in state:  # checkpoints of one _Person per complainant
+            self._crossed = {k: p.onsets for k, p in self._people.items() if p.onsets}
+            self._people = OrderedDict((k, p.filings) for k, p in self._people.items())
         self._derive()
 
     # ---------------------------------------------------------------- update
@@ -176,20 +201,35 @@ class ComplainantFanout:
         if self._since is None:
             self._since = ts
         if ts > self._now:
-            self._advance(ts, self._now)
-            self._now = ts
+            self._advance(ts)
         who = event.complainant
-        p = self._people.get(who)
-        if p is not None:
-            self._people.move_to_end(who)  # most recently touched last
-            if any(f[_ID] == event.event_id for f in p.filings):
-                return []  # a re-delivery: already counted
+        people = self._people
+        fl = people.get(who)
+        if fl is None:
+            # A first filing (or the first since eviction) -- nearly every event.
+            # With tiers no single filing reaches (``_first_quiet``) and no onset
+            # of theirs to follow (they have none), ``_patterns`` would find
+            # nothing: just record the filing, fingerprints pending.
+            fl = people[who] = [new_filing(event, self.min_text, self.fp_chars)]
+            out = [] if self._first_quiet else self._patterns(who, fl, event)
         else:
-            p = self._people[who] = _Person(ts)
-        add_filing(p, event, self.min_text, self.fp_chars, self.max_filings)
+            people.move_to_end(who)  # most recently touched last
+            eid = event.event_id
+            for f in fl:
+                if f[_ID] == eid:
+                    return []  # a re-delivery: already counted
+            add_filing(fl, event, self.min_text, self.fp_chars, self.max_filings)
+            out = self._patterns(who, fl, event)
+        n = evict(people, self._crossed, self._now - self.ttl, self.max_keys, self.evict_batch)
+        if n:
+            self.evicted_total += n
+        return out
+
+    def _patterns(self, who: str, fl: list[tuple], event: Event) -> list[Finding]:
+        """Onsets and findings of both patterns after ``who`` (filings ``fl``) filed ``event``."""
         out: list[Finding] = []
-        n_filings = len(p.filings)
-        live_after = ts - max(self.scales)
+        n_filings = len(fl)
+        live_after = event.ts - self._horizon
         for pattern, surge in self.surges.items():
             # Fast path for the common case, with the outcome of the full one:
             # a complainant with fewer filings than any tier needs crosses none
@@ -200,29 +240,29 @@ class ComplainantFanout:
                     continue
                 new = []
             else:
-                new = self._onsets(p, surge, pattern, event)
-            f = self._judge(surge, event, p, new)
+                new = self._onsets(who, fl, surge, pattern, event)
+            f = self._judge(surge, event, who, new)
             if f is not None:
                 out.append(f)
-        self._evict()
         return out
 
-    def _onsets(self, p: _Person, surge: _Surge, pattern: str, event: Event) -> list[Tier]:
+    def _onsets(self, who: str, fl: list[tuple], surge: _Surge, pattern: str, event: Event) -> list[Tier]:
         """Tiers this filing makes the complainant cross (counted in the series)."""
         new = []
         # the metric never exceeds the filings kept (+1 for repeats): most
         # complainants file once and cannot cross any tier
-        bound = len(p.filings) + (pattern == "repeat")
+        bound = len(fl) + (pattern == "repeat")
         for tier in surge.tiers:
             if bound < tier.count:
                 continue
-            recent = window(p, tier.window)
+            recent = window(fl, tier.window)
             if metric(pattern, recent) < tier.count:
                 continue
-            last = p.onsets.get(tier.name)
+            crossed = self._crossed.setdefault(who, {})
+            last = crossed.get(tier.name)
             if last is not None and last > event.ts - tier.window:
                 continue  # already counted in this window
-            p.onsets[tier.name] = event.ts
+            crossed[tier.name] = event.ts
             surge.rates[tier.name].add(event.ts, 1.0)
             surge.onsets.append((event.ts, tier.name, event.complainant, tuple(f[_ID] for f in recent),
                                  metric(pattern, recent), any(f[_CH] == REGULATOR for f in recent)))
@@ -230,59 +270,44 @@ class ComplainantFanout:
             new.append(tier)
         return new
 
-    def _advance(self, ts: float, prev: float) -> None:
-        """Move every series from ``prev`` (the latest event time so far) to
+    def _advance(self, ts: float) -> None:
+        """Move every series from the latest event time so far (``_now``) to
         ``ts``. All series share one bucket clock, so only an event that opens
         a new bucket closes buckets; otherwise the priors just gain exposure
         (all ``close_buckets`` would do then), which the clock applies when a
         prior is next read. A closed bucket's arrivals are taught first, at
-        ``prev``, then the exposure up to ``ts`` is owed -- the eager order."""
-        b = self.bucket
-        if prev == -math.inf or math.floor(ts / b) > math.floor(prev / b):
+        ``_now``, then the exposure up to ``ts`` is owed -- the eager order."""
+        bucket_no = math.floor(ts / self.bucket)
+        if bucket_no > self._bucket_no:  # -inf before the first event
             for surge in self.surges.values():
                 close_buckets(surge, ts, self.clip)
+            self._bucket_no = bucket_no
         self._clock.tick(ts)
+        self._now = ts
 
     # ---------------------------------------------------------------- judge
-    def _judge(self, surge: _Surge, event: Event, p: _Person, new: list[Tier]) -> Finding | None:
+    def _judge(self, surge: _Surge, event: Event, who: str, new: list[Tier]) -> Finding | None:
         ts = event.ts
         if not new:
             # a later filing of a complainant already in a live surge adds evidence
-            horizon = max(self.scales)
+            horizon = self._horizon
             if surge.fired_ts <= ts - horizon:
                 return None
-            if not any(p.onsets.get(t.name, -math.inf) > ts - horizon for t in surge.tiers):
+            crossed = self._crossed.get(who)
+            if not crossed or not any(crossed.get(t.name, -math.inf) > ts - horizon for t in surge.tiers):
                 return None
         best = score_surge(surge, ts, event.complainant, self.scales, self.dispersion, self._since,
                            self.min_complainants)
         if best is None or best[0] < self.threshold:
             return None
         score, tier, s, members = best
-        if surge.fired_ts <= ts - max(self.scales):
+        if surge.fired_ts <= ts - self._horizon:
             surge.fired_total += 1  # a new surge episode
         surge.fired_ts = ts
         self.findings_total += 1
         return build_finding(self, surge, event, score, tier, s, members)
 
     # ---------------------------------------------------------------- state
-    def _evict(self) -> None:
-        horizon = self._now - self.ttl
-        people = self._people
-        # nothing to do unless over the cap or the least recently touched has expired (what the loop checks first)
-        if len(people) <= self.max_keys and (not people or people[next(iter(people))].last_ts >= horizon):
-            return
-        n = 0
-        while people and n < self.evict_batch:
-            k = next(iter(people))
-            if people[k].last_ts >= horizon and len(people) <= self.max_keys:
-                break
-            del people[k]
-            self.evicted_total += 1
-            n += 1
-        while len(people) > self.max_keys:  # hard cap, whatever the batch
-            del people[next(iter(people))]
-            self.evicted_total += 1
-
     def stats(self) -> dict[str, float]:
         fo, rp = self.surges["fanout"], self.surges["repeat"]
         return {

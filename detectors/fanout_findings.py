@@ -43,9 +43,9 @@ def build_finding(det: ComplainantFanout, surge: _Surge, event: Event, score: fl
     rows = []
     n_reg = 0
     for who, o in latest.items():
-        person = det._people.get(who)
-        if person is not None:
-            fl = [f for f in person.filings if f[_TS] > o[0] - tier.window and f[_TS] <= ts]
+        filings = det._people.get(who)
+        if filings is not None:
+            fl = [f for f in filings if f[_TS] > o[0] - tier.window and f[_TS] <= ts]
             if surge.pattern == "repeat":  # the re-filed complaint, not unrelated ones
                 insts = {f[_INST] for f in fl if f[_REP]}
                 fl = [f for f in fl if f[_INST] in insts]

@@ -245,6 +245,68 @@ def test_pickle_mid_campaign_continues_identically():
     assert ra and orjson.dumps(ra) == orjson.dumps(rb)
 
 
+@pytest.mark.parametrize("chars", [120, None], ids=["short-text-fingerprinted-later", "long-text-at-once"])
+def test_a_refiled_text_is_a_repeat_however_its_fingerprint_was_made(chars):
+    """Texts up to PENDING_CHARS are fingerprinted only when a later filing at
+    the same institution needs it, longer ones at once: both see a re-filing."""
+    from detectors.fanout_state import PENDING_CHARS
+
+    rng = random.Random(21)
+    letters = [agency_letter(rng, "bank-a")[:chars] for _ in range(3)]  # names, amounts, dates differ
+    assert all((len(t) > PENDING_CHARS) == (chars is None) for t in letters)
+    again = [filing(f"ag-{j}", 24 + 20 * j, "again", "bank-a", text=t) for j, t in enumerate(letters)]
+    elsewhere = [filing(f"el-{j}", 24 + 20 * j, "elsewhere", INSTS[j], text=t) for j, t in enumerate(letters)]
+    other = [filing(f"ot-{j}", 24 + 20 * j, "other", "bank-a", text=organic_letter(rng)) for j in range(3)]
+    for events, repeats in ((again, 1), (elsewhere, 0), (other, 0)):
+        det = ComplainantFanout()
+        run(det, events)
+        assert det.stats()["repeat_onsets_total"] == repeats, events[0].event_id
+
+
+def _mid_campaign(cut_id: str = "rp-002-2"):
+    """A detector cut mid-way through text re-filings and a fan-out campaign, and the rest of the stream."""
+    rng = random.Random(22)
+    events = merge(organic_stream(random.Random(23), 800), fanout_campaign(rng, 6, start_h=24 * 3 + 9),
+                   repeat_campaign(rng, 4, start_h=24 * 3 + 5, chain=False))
+    cut = next(i for i, e in enumerate(events) if e.event_id == cut_id)
+    det = ComplainantFanout()
+    run(det, events[:cut])
+    return det, events[:cut], events[cut:]
+
+
+def test_a_checkpoint_holds_fingerprints_never_complaint_text():
+    det, head, tail = _mid_campaign()
+    blob = pickle.dumps(det)
+    texts = [e.text for e in head if e.text and len(e.text) >= 12]
+    assert len(texts) > 200 and not [t for t in texts if t[:12].encode() in blob]
+    ref = run(det, tail)
+    assert ref and orjson.dumps(run(pickle.loads(blob), tail)) == orjson.dumps(ref)
+
+
+def test_a_checkpoint_with_one_person_object_per_complainant_continues_identically():
+    """Checkpoints before filings were plain lists held a ``_Person`` (filings,
+    onsets, last_ts) per complainant; they migrate on restore."""
+    import copy
+    from collections import OrderedDict
+
+    from detectors.complainant_fanout import _Person
+
+    det, _, tail = _mid_campaign()
+    state = copy.deepcopy(det.__getstate__())  # fingerprints computed, as in any checkpoint
+    crossed = state.pop("_crossed")
+    assert crossed  # the cut is mid-campaign: some complainants have onsets
+    people = OrderedDict()
+    for who, filings in state["_people"].items():
+        p = people[who] = _Person(filings[-1][0])
+        p.filings, p.onsets = filings, crossed.get(who, {})
+    state["_people"] = people
+    old = ComplainantFanout.__new__(ComplainantFanout)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    ref = run(det, tail)
+    assert ref and orjson.dumps(run(old, tail)) == orjson.dumps(ref)
+    assert old.stats() == det.stats()
+
+
 # ---------------------------------------------------------------- the shared contract suite
 
 def contract_stream():
