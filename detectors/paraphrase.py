@@ -100,13 +100,15 @@ class RareShingles:
             self.docs *= f
             self.epoch = e
 
-    def rare(self, hashes: np.ndarray, ts: float) -> np.ndarray:
+    def rare(self, hashes: np.ndarray, ts: float, cells: np.ndarray | None = None) -> np.ndarray:
         """The subset of ``hashes`` (unique uint64) that are rare as of ``ts``; then
-        count this document in."""
+        count this document in. ``cells``: ``_cells(hashes)`` if the caller has it
+        (a pure function of the hashes, computed for a whole batch ahead)."""
         self._decay_to(ts)
         if hashes.shape[0] == 0:
             return hashes
-        cells = self._cells(hashes)
+        if cells is None:
+            cells = self._cells(hashes)
         if not self.counts.flags.c_contiguous:  # (a view below must write through)
             self.counts = np.ascontiguousarray(self.counts)
         flat = self.counts.reshape(-1)
