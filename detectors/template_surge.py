@@ -58,6 +58,8 @@ from detectors.template_state import FAMILY, _Cluster, _seen
 from detectors.textbatch import TextFeatures, features, features_batch
 from detectors.textmask import surely_short
 from detectors.textsig import MinHasher, effective_length, mask, pack_sig, signature_hex
+# (no longer called here -- textbatch does the shingling -- but bench/throughput.py wraps these names)
+from detectors.textsig import rolling_hashes, sort_unique  # noqa: F401
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -311,7 +313,7 @@ class TemplateSurge(ReportsSurprises):
                 i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
                 best, best_sim = cands[i], float(sims[i])
         # every long text counts in the rare-shingle document frequency
-        rare = self.rare.rare(feats.para, ts, feats.cells)
+        rare = self.rare.rare_windows(feats.para, ts, feats.cells)
         if best >= 0 and best_sim >= self.similarity:
             c = self._clusters[best]
             if _seen(c, event.event_id):

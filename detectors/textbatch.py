@@ -24,7 +24,7 @@ import numpy as np
 
 from detectors.paraphrase import RareShingles
 from detectors.postings import fold32
-from detectors.textsig import _C1, _P, _S26, MinHasher, _mix64_inplace, rolling_hashes, sort_unique
+from detectors.textsig import _C1, _P, _S26, MinHasher, _mix64_inplace, rolling_hashes
 
 __all__ = ["TextFeatures", "features", "features_batch"]
 
@@ -35,8 +35,9 @@ class TextFeatures:
     """What ``TemplateSurge._assign`` needs of one masked text (read-only arrays).
 
     ``sig``: uint32 MinHash signature; ``q``: its band keys folded to 32 bits
-    (uint32 array) and ``bks`` the same as a list of ints; ``para``: sorted
-    unique paraphrase-shingle hashes; ``cells``: their count-min cells in
+    (uint32 array) and ``bks`` the same as a list of ints; ``para``: the
+    paraphrase-shingle hashes, in text order, repeats kept (what
+    ``RareShingles.rare_windows`` takes); ``cells``: their count-min cells in
     ``RareShingles`` (shape (depth, len(para))), or None to let it compute them.
     """
 
@@ -52,7 +53,7 @@ def features(masked: str, hasher: MinHasher, shingle: int, rare_shingle: int) ->
     near, para = rolling_hashes(masked, (shingle, rare_shingle))
     sig = hasher.signature(near)
     q = fold32(hasher.band_key_array(sig))
-    return TextFeatures(sig, q, q.tolist(), sort_unique(para), None)
+    return TextFeatures(sig, q, q.tolist(), para, None)
 
 
 def features_batch(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare_shingle: int,
@@ -63,17 +64,38 @@ def features_batch(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare
     (shorter ones hash as one whole-text window: the caller keeps those on the
     one-text path). ``rare`` gives the count-min cells of the paraphrase
     shingles (pure: a function of its width, depth and salts).
+
+    Every text's windows are one contiguous run of the batch's, so ``para``
+    and ``cells`` are views of the batch arrays.
     """
+    out: list[TextFeatures] = []
+    # in slices of about _SLICE code points: the temporaries (~100 bytes a character)
+    # then stay in the CPU cache, which one pass over a poll of 1,000-character
+    # letters (tens of MB) does not; a slice still shares each numpy call among many texts
+    i = 0
+    while i < len(maskeds):
+        j, size = i, 0
+        while j < len(maskeds) and (j == i or size + len(maskeds[j]) <= _SLICE):
+            size += len(maskeds[j])
+            j += 1
+        out += _features_slice(maskeds[i:j], hasher, shingle, rare_shingle, rare)
+        i = j
+    return out
+
+
+_SLICE = 16384
+
+
+def _features_slice(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare_shingle: int,
+                    rare: RareShingles) -> list[TextFeatures]:
     t = len(maskeds)
-    if t == 0:
-        return []
     lens = np.fromiter(map(len, maskeds), dtype=np.int64, count=t)
     starts = np.zeros(t, dtype=np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
     cps = np.frombuffer("".join(maskeds).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     tid = np.repeat(np.arange(t), lens)  # text of each code point
     off = np.arange(cps.shape[0]) - np.repeat(starts, lens)  # position within its text
-    wins = {k: _windows(cps, k) for k in {shingle, rare_shingle}}
+    wins = _windows(cps, (shingle, rare_shingle))
 
     # near-duplicate tier: one-permutation MinHash of each text's k-windows
     sig = _oph_batch(hasher, wins[shingle], tid, off, lens - shingle, t)
@@ -83,28 +105,28 @@ def features_batch(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare
     q = fold32(h)
     bks = q.tolist()
 
-    # paraphrase tier: each text's sorted unique k-windows, in one padded 2-D sort
-    para, counts = _unique_rows(wins[rare_shingle], tid, off, lens - rare_shingle + 1, t)
+    # paraphrase tier: text i's windows start where its characters do
+    para = wins[rare_shingle]
     cells = rare._cells(para)
-    ends = np.cumsum(counts).tolist()
-    out = []
-    a = 0
-    for i in range(t):
-        b = ends[i]
-        out.append(TextFeatures(sig[i], q[i], bks[i], para[a:b], cells[:, a:b]))
-        a = b
-    return out
+    a = starts.tolist()
+    b = (starts + lens - rare_shingle + 1).tolist()
+    return [TextFeatures(sig[i], q[i], bks[i], para[a[i]:b[i]], cells[:, a[i]:b[i]]) for i in range(t)]
 
 
-def _windows(cps: np.ndarray, k: int) -> np.ndarray:
-    """Mixed hash of every ``k``-window of ``cps`` (as ``textsig.rolling_hashes``)."""
+def _windows(cps: np.ndarray, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Mixed hash of every ``k``-window of ``cps`` for each ``k`` in ``ks`` (as
+    ``textsig.rolling_hashes``: the ``j+1``-windows from the ``j``-windows)."""
+    out: dict[int, np.ndarray] = {}
     h = cps
-    for j in range(2, k + 1):
-        h = h[:-1] * _P  # uint64: wraps
-        h += cps[j - 1:]
-    h = h.copy() if h is cps else h
-    _mix64_inplace(h)
-    return h
+    for j in range(1, max(ks) + 1):
+        if j > 1:
+            h = h[:-1] * _P  # uint64: wraps
+            h += cps[j - 1:]
+        if j in ks:
+            out[j] = h.copy()  # (mixed below; h goes on unmixed)
+    for w in out.values():
+        _mix64_inplace(w)
+    return out
 
 
 def _oph_batch(hasher: MinHasher, x_all: np.ndarray, tid: np.ndarray, off: np.ndarray, last: np.ndarray,
@@ -117,38 +139,25 @@ def _oph_batch(hasher: MinHasher, x_all: np.ndarray, tid: np.ndarray, off: np.nd
     text's last window start.
     """
     n = x_all.shape[0]
-    valid = off[:n] <= last[tid[:n]]
-    x = x_all[valid] ^ hasher.salt
+    x = x_all ^ hasher.salt
     x *= _C1
     p = hasher.num_perm
-    # bin i holds [edges[i], edges[i+1]): the one-text path's searchsorted on the sorted hashes
-    g = tid[:n][valid] * p + (np.searchsorted(hasher.edges, x, side="right") - 1)
-    mins = np.full(t * p, _MAX64, dtype=np.uint64)
+    # bin i holds [edges[i], edges[i+1]) (what the one-text path's searchsorted on the
+    # sorted hashes finds): the top bits when num_perm is a power of two
+    b = p.bit_length() - 1
+    if p == 1 << b:
+        g = (x >> np.uint64(64 - b)).astype(np.int64) if b else np.zeros(n, dtype=np.int64)
+    else:
+        g = np.searchsorted(hasher.edges, x, side="right") - 1
+    g += tid[:n] * p
+    g[off[:n] > last[tid[:n]]] = t * p  # windows across two texts: a spare group
+    mins = np.full(t * p + 1, _MAX64, dtype=np.uint64)
     np.minimum.at(mins, g, x)
-    full = (np.bincount(g, minlength=t * p) > 0).reshape(t, p)
-    sig = (mins >> _S26).astype(np.uint32).reshape(t, p)
+    full = (np.bincount(g, minlength=t * p + 1)[:-1] > 0).reshape(t, p)
+    sig = (mins[:-1] >> _S26).astype(np.uint32).reshape(t, p)
     te, be = np.nonzero(~full)
     if te.shape[0]:
         order = hasher.probe[be]
         src = order[np.arange(te.shape[0]), full[te[:, None], order].argmax(axis=1)]
         sig[te, be] = sig[te, src]
     return sig
-
-
-def _unique_rows(h_all: np.ndarray, tid: np.ndarray, off: np.ndarray, n: np.ndarray,
-                 t: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each text's sorted unique window hashes, concatenated, and how many each has.
-
-    The rows are padded with the largest uint64 and sorted in one call; only
-    a row's first ``n[i]`` sorted values are its own (a real hash equal to the
-    pad sorts among the pads but has the same value, so nothing is lost).
-    """
-    m = h_all.shape[0]
-    valid = off[:m] < n[tid[:m]]
-    width = int(n.max())
-    rows = np.full((t, width), _MAX64, dtype=np.uint64)
-    rows[tid[:m][valid], off[:m][valid]] = h_all[valid]
-    rows.sort(axis=1)
-    keep = np.arange(width) < n[:, None]
-    keep[:, 1:] &= rows[:, 1:] != rows[:, :-1]
-    return rows[keep], keep.sum(axis=1)
