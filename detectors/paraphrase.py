@@ -122,10 +122,14 @@ class RareShingles:
             return windows
         if cells is None:
             cells = self._cells(windows)
+        elif not cells.flags.c_contiguous:
+            # a text's columns of a batch's cells: numpy scatters into the table through a
+            # strided index array at ~half speed, so a copy (~1 us) pays for itself
+            cells = np.ascontiguousarray(cells)
         if not self.counts.flags.c_contiguous:  # (a view below must write through)
             self.counts = np.ascontiguousarray(self.counts)
         flat = self.counts.reshape(-1)
-        cur = flat[cells]
+        cur = flat.take(cells)  # (a quarter faster than flat[cells]; the same values)
         if self.docs >= self.min_docs:
             out = windows[cur.min(axis=0) <= self.max_df * self.docs]
             if not unique:

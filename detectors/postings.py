@@ -112,8 +112,8 @@ class Postings:
             # each key's run of equal packed keys is [lo, hi): gathered in one go, as a
             # near-duplicate letter hits several runs (a loop over numpy scalars cost
             # ~0.5 us a posting)
-            lo = np.searchsorted(packed_keys, q)
-            run = np.searchsorted(packed_keys, q, side="right") - lo
+            lo = packed_keys.searchsorted(q)  # (the method: np.searchsorted's wrapper costs ~1 us)
+            run = packed_keys.searchsorted(q, "right") - lo
             total = int(run.sum())
             if total:
                 hit = run > 0

@@ -36,6 +36,11 @@ detector only learns.
 
 The finding key is ``template:<hex>``, a hash of the representative's
 signature: stable across restarts and processes.
+
+Batches: ``prepare(events)`` computes what is pure in the above (mask, length,
+signature, band keys, shingles) for a whole poll at once (``textbatch``), and
+``update`` takes it from there; ``update`` alone computes it per text. Both give
+the same findings and state (tests/test_template_surge.py runs both).
 """
 from __future__ import annotations
 
