@@ -2,7 +2,7 @@
 
 ``TemplateSurge.update`` needs, for every text long enough to index, its
 near-duplicate MinHash signature, the folded LSH band keys of it (as an array
-and as a list), the sorted unique paraphrase shingles and their count-min
+and as a list), the paraphrase-tier shingle hashes and their count-min
 cells. None of that depends on detector state, so ``TemplateSurge.prepare``
 computes it for a whole poll's events at once: ~15 numpy calls per batch
 instead of ~15 per text, which is what a 200-character letter's features
