@@ -372,6 +372,21 @@ def _replay(evs):
     return det
 
 
+def test_prepare_with_an_old_permutation_hasher_leaves_the_features_to_update():
+    from detectors.textsig import MinHasher
+
+    def perm_detector():
+        det = TemplateSurge()
+        det.hasher = MinHasher(scheme="perm")  # as unpickled from a checkpoint before one-permutation hashing
+        return det
+
+    evs = _batch_stream()[:1500]
+    det = perm_detector()
+    det.prepare(evs[:10])
+    assert det._prep and all(f is None for _, _, f in det._prep.values())  # masked, not batched
+    assert _outputs(perm_detector(), evs, 200) == _outputs(perm_detector(), evs, None)
+
+
 def test_prepared_features_never_reach_another_event_object():
     rng = random.Random(2)
     a = ev("same-id", 30.0, "C1", text=organic_letter(rng))
