@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.postings import Postings
-from detectors.textsig import sig_array
+from detectors.textsig import sig_array, sort_unique
 
 __all__ = ["RareShingles", "RareIndex"]
 
@@ -103,21 +103,42 @@ class RareShingles:
     def rare(self, hashes: np.ndarray, ts: float) -> np.ndarray:
         """The subset of ``hashes`` (unique uint64) that are rare as of ``ts``; then
         count this document in."""
+        return self.rare_windows(hashes, ts, unique=True)
+
+    def rare_windows(self, windows: np.ndarray, ts: float, cells: np.ndarray | None = None,
+                     unique: bool = False) -> np.ndarray:
+        """``rare(sort_unique(windows), ts)``: the sorted unique rare hashes of a
+        multiset, with the same counting, without sorting all of it.
+
+        A repeated hash reads and writes the same cells as its first copy, so
+        repeats change nothing in the sketch; only the answer is de-duplicated,
+        and it is the (few) rare hashes that get sorted, not the whole text's.
+        ``cells``: ``_cells(windows)`` if the caller has it (a pure function of the
+        hashes, computed for a whole batch ahead); ``unique``: ``windows`` is
+        already sorted and unique.
+        """
         self._decay_to(ts)
-        if hashes.shape[0] == 0:
-            return hashes
-        cells = self._cells(hashes)
+        if windows.shape[0] == 0:
+            return windows
+        if cells is None:
+            cells = self._cells(windows)
+        elif not cells.flags.c_contiguous:
+            # a text's columns of a batch's cells: numpy scatters into the table through a
+            # strided index array at ~half speed, so a copy (~1 us) pays for itself
+            cells = np.ascontiguousarray(cells)
         if not self.counts.flags.c_contiguous:  # (a view below must write through)
             self.counts = np.ascontiguousarray(self.counts)
         flat = self.counts.reshape(-1)
-        cur = flat[cells]
+        cur = flat.take(cells)  # (a quarter faster than flat[cells]; the same values)
         if self.docs >= self.min_docs:
-            out = hashes[cur.min(axis=0) <= self.max_df * self.docs]
+            out = windows[cur.min(axis=0) <= self.max_df * self.docs]
+            if not unique:
+                out = sort_unique(out)
         else:  # too few letters yet to know what is common: nothing counts as rare
-            out = hashes[:0]
-        # unique hashes: no double counting within a doc; a cell two hashes share
-        # within a row is raised once (what ``flat[cells] += 1`` does, without
-        # gathering the cells a second time)
+            out = windows[:0]
+        # no double counting within a doc: a cell that two hashes (or two copies of
+        # one) share within a row is raised once (what ``flat[cells] += 1`` does,
+        # without gathering the cells a second time)
         cur += 1.0
         flat[cells] = cur
         self.docs += 1.0

@@ -107,22 +107,22 @@ class Postings:
                 else:
                     out.append(cur)
         packed_keys = self.keys
-        n = packed_keys.shape[0]
-        if n:
+        if packed_keys.shape[0]:
             q = np.asarray(keys, dtype=packed_keys.dtype) if qkeys is None else qkeys
-            lo = np.searchsorted(packed_keys, q)
-            hit = np.flatnonzero(packed_keys[np.minimum(lo, n - 1)] == q)
-            if hit.shape[0]:  # rare: walk each hit's run of equal keys
-                ids = self.ids
+            # each key's run of equal packed keys is [lo, hi): gathered in one go, as a
+            # near-duplicate letter hits several runs (a loop over numpy scalars cost
+            # ~0.5 us a posting)
+            lo = packed_keys.searchsorted(q)  # (the method: np.searchsorted's wrapper costs ~1 us)
+            run = packed_keys.searchsorted(q, "right") - lo
+            total = int(run.sum())
+            if total:
+                hit = run > 0
+                lo, run = lo[hit], run[hit]
+                if total > lo.shape[0]:  # some key has several postings: expand the runs
+                    lo = np.repeat(lo - (np.cumsum(run) - run), run) + np.arange(total)
+                found = self.ids[lo].tolist()
                 dead = self.dead
-                for i in hit.tolist():
-                    k = q[i]
-                    j = int(lo[i])
-                    while j < n and packed_keys[j] == k:
-                        c = int(ids[j])
-                        if c not in dead:
-                            out.append(c)
-                        j += 1
+                out.extend([c for c in found if c not in dead] if dead else found)
         return out
 
     def _merge(self) -> None:

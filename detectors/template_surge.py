@@ -36,6 +36,11 @@ detector only learns.
 
 The finding key is ``template:<hex>``, a hash of the representative's
 signature: stable across restarts and processes.
+
+Batches: ``prepare(events)`` computes what is pure in the above (mask, length,
+signature, band keys, shingles) for a whole poll at once (``textbatch``), and
+``update`` takes it from there; ``update`` alone computes it per text. Both give
+the same findings and state (tests/test_template_surge.py runs both).
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ import bisect
 import math
 import sys
 from collections import OrderedDict
+from typing import Sequence
 
 import numpy as np
 
@@ -54,7 +60,11 @@ from detectors.rates import PopulationPrior, RateModel
 from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
 from detectors.template_state import FAMILY, _Cluster, _seen
-from detectors.textsig import MinHasher, effective_length, mask, pack_sig, rolling_hashes, signature_hex, sort_unique
+from detectors.textbatch import TextFeatures, features, features_batch
+from detectors.textmask import surely_short
+from detectors.textsig import MinHasher, effective_length, mask, pack_sig, signature_hex
+# (no longer called here -- textbatch does the shingling -- but bench/throughput.py wraps these names)
+from detectors.textsig import rolling_hashes, sort_unique  # noqa: F401
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -65,6 +75,9 @@ class TemplateSurge(ReportsSurprises):
     """Detector: a (near-)identical text used for improbably many complainants."""
 
     name = "template_surge"
+    # id(event) -> (event, masked length, features or None) of the last ``prepare``d batch;
+    # transient (not pickled). The class default serves instances and checkpoints without one.
+    _prep: dict[int, tuple[Event, int, TextFeatures | None]] | None = None
 
     def __init__(
         self,
@@ -171,6 +184,11 @@ class TemplateSurge(ReportsSurprises):
         band_keys = self.hasher.band_key_array
         return [cid for cid in cands if np.isin(band_keys(self._clusters[cid].sig), q64).any()]
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_prep", None)  # a cache of the current batch, not detection state
+        return state
+
     def __setstate__(self, state: dict) -> None:
         lsh = state.get("_lsh")
         if isinstance(lsh, dict) or lsh.keys.dtype != np.uint32:
@@ -207,6 +225,44 @@ class TemplateSurge(ReportsSurprises):
         self._n_class[c.cls] -= 1
 
     # ---------------------------------------------------------------- update
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Compute the pure per-text features of a batch ahead of its ``update`` calls.
+
+        Masks every text that may be long enough, then shingles, MinHashes and
+        bands all the long ones in a few numpy calls over the whole batch
+        (``textbatch.features_batch``) where ``update`` alone spends ~15 small
+        numpy calls per text. Detection state is not touched: ``update`` finds
+        an event's features by ``id(event)`` (each entry holds its event, so the
+        id cannot be reused by another object while the entry lives) and gives
+        exactly what it gives without them. The previous batch's cache is dropped.
+        """
+        self._prep = None
+        prep: dict[int, tuple[Event, int, TextFeatures | None]] = {}
+        todo: list[tuple[int, str]] = []
+        longest = max(self.shingle, self.rare_shingle)
+        for event in events:
+            text = event.text
+            if not text or surely_short(text, self.min_chars):
+                continue
+            try:
+                masked = mask(text)
+            except Exception:  # (update raises it where it did before)
+                continue
+            length = effective_length(masked)
+            prep[id(event)] = (event, length, None)
+            if length >= self.min_chars and len(masked) >= longest:
+                todo.append((id(event), masked))
+        if todo and self.hasher.scheme == "oph":
+            try:
+                feats = features_batch([m for _, m in todo], self.hasher, self.shingle, self.rare_shingle, self.rare)
+            except (UnicodeEncodeError, ValueError):  # e.g. a lone surrogate: leave it to update
+                feats = None
+            if feats is not None:
+                for (key, _), f in zip(todo, feats):
+                    event, length, _ = prep[key]
+                    prep[key] = (event, length, f)
+        self._prep = prep
+
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
         self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
@@ -217,44 +273,39 @@ class TemplateSurge(ReportsSurprises):
         if self._start is None:
             self._start = ts
         self._evict()
-        if not event.text:
+        text = event.text
+        if not text:
             return []
-        masked = mask(event.text)
-        length = effective_length(masked)
+        prep = self._prep.pop(id(event), None) if self._prep else None
+        masked: str | None = None
+        feats: TextFeatures | None = None
+        if prep is not None and prep[0] is event:
+            _, length, feats = prep  # masked and measured by prepare
+        elif surely_short(text, self.min_chars):  # what masking would find, without the regexes
+            length = 0
+        else:
+            masked = mask(text)
+            length = effective_length(masked)
         if length < self.min_chars:
             self.skipped_short += 1
             return []
-        out = self._assign(event, masked, length)
+        if feats is None:  # (prepared but not batched: mask's LRU still has the text)
+            feats = features(mask(text) if masked is None else masked, self.hasher, self.shingle,
+                             self.rare_shingle)
+        out = self._assign(event, feats, length)
         if len(self._clusters) > self.max_keys:
             self._evict()
         return out
 
-    def _assign(self, event: Event, masked: str, length: int) -> list[Finding]:
+    def _assign(self, event: Event, feats: TextFeatures, length: int) -> list[Finding]:
         ts = event.ts
-        # both shingle sizes from one pass; the signature takes the raw multiset
-        near, para = rolling_hashes(masked, (self.shingle, self.rare_shingle))
-        sig = self.hasher.signature(near)
-        q = fold32(self.hasher.band_key_array(sig))
-        bks = q.tolist()
+        sig, q, bks = feats.sig, feats.q, feats.bks
         best, best_sim = -1, -1.0
         cands = sorted(set(self._lsh.lookup(bks, q)))  # 32-bit folded keys: proposals, checked below
         if cands:
-            # stored signatures are bytes (arrays in older checkpoints: the same buffer)
-            cl = self._clusters
-            n = len(cands)
-            reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32).reshape(n, -1)
-            eq = reps == sig
-            # a proposal counts only if it shares a whole band with the text (what sharing a
-            # 64-bit band key means); one that only shares a folded 32-bit key is dropped. One
-            # comparison for all candidates, where recomputing their band keys cost ~30 us each.
-            shares = eq.reshape(n, self.hasher.bands, -1).all(axis=2).any(axis=1)
-            if shares.any():
-                sims = np.count_nonzero(eq, axis=1) / sig.shape[0]
-                sims[~shares] = -1.0
-                i = int(np.argmax(sims))  # ties: the oldest cluster (lowest id)
-                best, best_sim = cands[i], float(sims[i])
+            best, best_sim = self._closest(cands, sig)
         # every long text counts in the rare-shingle document frequency
-        rare = self.rare.rare(sort_unique(para), ts)
+        rare = self.rare.rare_windows(feats.para, ts, feats.cells)
         if best >= 0 and best_sim >= self.similarity:
             c = self._clusters[best]
             if _seen(c, event.event_id):
@@ -270,6 +321,31 @@ class TemplateSurge(ReportsSurprises):
             # no near-duplicate: is it a paraphrase of a recent letter's rare content?
             out += self._assign_family(event, rare, length)
         return out
+
+    def _closest(self, cands: list[int], sig: np.ndarray) -> tuple[int, float]:
+        """(id, estimated Jaccard) of the candidate closest to ``sig``, or (-1, -1.0).
+
+        A proposal counts only if it shares a whole band with the text (what sharing a
+        64-bit band key means); one that only shares a folded 32-bit key is dropped. One
+        comparison for all candidates, where recomputing their band keys cost ~30 us each;
+        ties go to the oldest cluster (``cands`` ascend).
+        """
+        cl = self._clusters
+        n = len(cands)
+        # stored signatures are bytes (arrays in older checkpoints: the same buffer)
+        reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32).reshape(n, -1)
+        eq = reps == sig
+        if self.hasher.rows == 4:
+            # a band's 4 equal-flags (one byte each) read as one uint32 are 0x01010101 iff all
+            # are set: one comparison instead of numpy's slower all() over a 3-D reshape
+            shares = (eq.view(np.uint32) == 0x01010101).any(axis=1)
+        else:
+            shares = eq.reshape(n, self.hasher.bands, -1).all(axis=2).any(axis=1)
+        # equal slots of the sharing candidates, -1 for the others (a sharer has >= rows)
+        score = np.where(shares, np.count_nonzero(eq, axis=1), -1)
+        i = int(score.argmax())
+        k = int(score[i])
+        return (cands[i], k / sig.shape[0]) if k >= 0 else (-1, -1.0)
 
     def _found(self, c: _Cluster, cls: int) -> _Cluster:
         c.cls = cls

@@ -324,3 +324,97 @@ def test_checkpoint_whose_rare_index_holds_the_family_signatures_loads():
     assert restored.rare_index.sigs is None and len(restored.rare_index) == len(fams)
     for cid, sig in fams.items():
         assert restored.rare_index.best(np.frombuffer(sig, dtype=np.uint32), restored._family_sig) == (cid, 1.0)
+
+
+def _batch_stream() -> list:
+    """Organic flow, two campaigns, re-deliveries, a paraphrase family's worth of long
+    letters, and texts at the length threshold: every path of ``update``."""
+    from test_paraphrase import covert_letter
+
+    rng = random.Random(5)
+    evs = organic_stream(rng, 2400, span_h=DAY_H * 12)
+    evs += campaign(rng, 40, start_h=DAY_H * 2 + 3)
+    evs += campaign(rng, 25, start_h=DAY_H * 3 + 1, per_day=20.0, prefix="bg")
+    evs += [ev(f"cv{i}", DAY_H * 5 + i * DAY_H / 4, f"V{i}", text=covert_letter(rng, i)) for i in range(16)]
+    evs += [ev(f"edge{i}", DAY_H * 4 + i, f"E{i}", text=t) for i, t in enumerate(
+        ("汉" * 39, "汉" * 40, "㍻" * 20, "ＡＢＣ" * 40, "İ" * 50, "x" * 200, "", "12345678901234567890" * 3))]
+    evs = merge(evs)
+    evs += [dataclasses.replace(e) for e in evs[1500:1530]]  # re-delivered copies (new objects, same ids)
+    return evs
+
+
+def _outputs(det, evs, chunk: int | None) -> tuple[list, list, dict]:
+    findings, surprises = [], []
+    for i in range(0, len(evs), chunk or len(evs)):
+        part = evs[i:i + (chunk or len(evs))]
+        if chunk:
+            det.prepare(part)
+        for e in part:
+            findings.append([dataclasses.asdict(f) for f in det.update(e)])
+            surprises.append([dataclasses.asdict(s) for s in det.surprises()])
+    return findings, surprises, det.stats()
+
+
+def test_prepare_then_update_gives_exactly_what_update_alone_gives():
+    evs = _batch_stream()
+    plain = _outputs(TemplateSurge(), evs, None)
+    assert sum(map(len, plain[0])) > 5 and sum(map(len, plain[1])) > 0 and plain[2]["paraphrase_families"] > 0
+    for chunk in (1, 3, 64, 1000):
+        det = TemplateSurge()
+        assert _outputs(det, evs, chunk) == plain, chunk
+        assert pickle.dumps(det) == pickle.dumps(_replay(evs)), chunk  # the same state, byte for byte
+
+
+def _replay(evs):
+    det = TemplateSurge()
+    for e in evs:
+        det.update(e)
+    return det
+
+
+def test_prepare_with_an_old_permutation_hasher_leaves_the_features_to_update():
+    from detectors.textsig import MinHasher
+
+    def perm_detector():
+        det = TemplateSurge()
+        det.hasher = MinHasher(scheme="perm")  # as unpickled from a checkpoint before one-permutation hashing
+        return det
+
+    evs = _batch_stream()[:1500]
+    det = perm_detector()
+    det.prepare(evs[:10])
+    assert det._prep and all(f is None for _, _, f in det._prep.values())  # masked, not batched
+    assert _outputs(perm_detector(), evs, 200) == _outputs(perm_detector(), evs, None)
+
+
+def test_prepared_features_never_reach_another_event_object():
+    rng = random.Random(2)
+    a = ev("same-id", 30.0, "C1", text=organic_letter(rng))
+    b = dataclasses.replace(a, text=agency_letter(rng, "bank-a"))  # the same id, another text
+    det, ref = TemplateSurge(), TemplateSurge()
+    det.prepare([a])
+    assert run(det, [b]) == run(ref, [b])
+    assert pickle.dumps(det) == pickle.dumps(ref)
+    # the cache goes with the next batch: an event prepared before is recomputed, the same
+    det.prepare([b])
+    assert det._prep is not None and id(a) not in det._prep
+    assert run(det, [a]) == run(ref, [a]) and pickle.dumps(det) == pickle.dumps(ref)
+
+
+def test_a_detector_pickles_while_a_prepared_batch_is_cached():
+    evs = _batch_stream()
+    det = TemplateSurge()
+    run(det, evs[:1500])
+    chunk = evs[1500:1900]
+    before = pickle.dumps(det)
+    det.prepare(chunk)
+    assert det._prep
+    state = pickle.dumps(det)
+    restored = pickle.loads(state)
+    assert "_prep" not in restored.__dict__ and restored._prep is None
+    assert b"_prep" not in state and state == before  # the cache is not state
+    # all go on alike: from the cache, or computing every text afresh
+    ref = pickle.loads(before)
+    out = run(ref, chunk)
+    assert run(restored, chunk) == out and run(det, chunk) == out
+    assert pickle.dumps(restored) == pickle.dumps(ref)

@@ -157,3 +157,36 @@ def test_both_schemes_estimate_jaccard_and_ignore_order_and_repeats():
         assert est == pytest.approx(_true_jaccard(base, other), abs=0.12)
     with pytest.raises(ValueError):
         MinHasher(scheme="nope")
+
+
+def _short_cases() -> list[str]:
+    """Texts around the length thresholds, incl. the characters that make masking longer
+    than one might think: U+0130 (lower-cases to two), NFKC expansions (㎏ -> kg,
+    ﬃ -> ffi, ① -> 1, ㈱ -> (株), ½ -> 1⁄2), full-width letters, placeholders' sources."""
+    rng = random.Random(3)
+    pieces = ["客户来电查询还款金额", "İ", "İstanbul", "㎏", "㍻", "ﬃ", "①②③", "㈱", "½", "ＡＢＣ１２３", "¥5,000元",
+              "2024年3月1日", "本人张三，", "王先生", "李某某", "my name is john smith ", "a@b.cn", "13800138000",
+              "。，！ ", "\u3000", "x", "Hello World ", "伍万贰仟元", "_", "\ue000", "𠀀", "e\u0301"]
+    out = ["", "İ" * 20, "㎏" * 20, "㍻" * 20, "㍻" * 19, "ﬃ" * 13, "x" * 39, "汉" * 39, "汉" * 40, "a" * 119]
+    for _ in range(3000):
+        out.append("".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8))))
+    return out
+
+
+def test_surely_short_never_skips_a_text_that_masks_long_enough():
+    from detectors.textmask import effective_length, surely_short
+
+    seen_short = 0
+    for text in _short_cases():
+        n = effective_length(mask(text))
+        for min_chars in (1, 5, 10, 24, 39, 40, 41, 60):
+            if surely_short(text, min_chars):
+                seen_short += 1
+                assert n < min_chars, (text, min_chars)
+            if len(text) >= min_chars:  # a raw text this long is never taken as short
+                assert not surely_short(text, min_chars)
+    assert seen_short > 5000  # the shortcut does fire (most of these texts are short)
+    # NFKC can lengthen a text into more hanzi (㍻ -> 平成): 20 characters that mask to 40
+    assert effective_length(mask("㍻" * 20)) == 40 and not surely_short("㍻" * 20, 40)
+    assert surely_short("㍻" * 19, 40)
+    assert not surely_short("İ" * 20, 40)  # lower() makes it 40 characters (before the strip)

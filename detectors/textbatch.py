@@ -1,0 +1,163 @@
+"""Pure per-text features of ``template_surge``, for one text or a whole batch.
+
+``TemplateSurge.update`` needs, for every text long enough to index, its
+near-duplicate MinHash signature, the folded LSH band keys of it (as an array
+and as a list), the paraphrase-tier shingle hashes and their count-min
+cells. None of that depends on detector state, so ``TemplateSurge.prepare``
+computes it for a whole poll's events at once: ~15 numpy calls per batch
+instead of ~15 per text, which is what a 200-character letter's features
+cost (each numpy call has a ~1 us floor, and these arrays are small).
+
+``features`` is the one-text path (what ``update`` without ``prepare`` does);
+``features_batch`` must give the same numbers for every text, and the tests
+check that it does. The batch path concatenates the texts' code points and
+computes every rolling window hash once over the concatenation: a window's
+hash depends only on its own characters, so slicing each text's windows out
+of it gives its hashes exactly (the few windows that straddle two texts are
+computed and ignored).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from detectors.paraphrase import RareShingles
+from detectors.postings import fold32
+from detectors.textsig import _C1, _P, _S26, MinHasher, _mix64_inplace, rolling_hashes
+
+__all__ = ["TextFeatures", "features", "features_batch"]
+
+_MAX64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+class TextFeatures:
+    """What ``TemplateSurge._assign`` needs of one masked text (read-only arrays).
+
+    ``sig``: uint32 MinHash signature; ``q``: its band keys folded to 32 bits
+    (uint32 array) and ``bks`` the same as a list of ints; ``para``: the
+    paraphrase-shingle hashes, in text order, repeats kept (what
+    ``RareShingles.rare_windows`` takes); ``cells``: their count-min cells in
+    ``RareShingles`` (shape (depth, len(para))), or None to let it compute them.
+    """
+
+    __slots__ = ("sig", "q", "bks", "para", "cells")
+
+    def __init__(self, sig: np.ndarray, q: np.ndarray, bks: list[int], para: np.ndarray,
+                 cells: np.ndarray | None) -> None:
+        self.sig, self.q, self.bks, self.para, self.cells = sig, q, bks, para, cells
+
+
+def features(masked: str, hasher: MinHasher, shingle: int, rare_shingle: int) -> TextFeatures:
+    """Features of one masked text (both shingle sizes from one rolling pass)."""
+    near, para = rolling_hashes(masked, (shingle, rare_shingle))
+    sig = hasher.signature(near)
+    q = fold32(hasher.band_key_array(sig))
+    return TextFeatures(sig, q, q.tolist(), para, None)
+
+
+def features_batch(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare_shingle: int,
+                   rare: RareShingles) -> list[TextFeatures]:
+    """``features`` of every text in ``maskeds``, vectorised over the batch.
+
+    Every text must be at least ``max(shingle, rare_shingle)`` characters long
+    (shorter ones hash as one whole-text window: the caller keeps those on the
+    one-text path). ``rare`` gives the count-min cells of the paraphrase
+    shingles (pure: a function of its width, depth and salts).
+
+    Every text's windows are one contiguous run of the batch's, so ``para``
+    and ``cells`` are views of the batch arrays.
+    """
+    out: list[TextFeatures] = []
+    # in slices of about _SLICE code points: the temporaries (~100 bytes a character)
+    # then stay in the CPU cache, which one pass over a poll of 1,000-character
+    # letters (tens of MB) does not; a slice still shares each numpy call among many texts
+    i = 0
+    while i < len(maskeds):
+        j, size = i, 0
+        while j < len(maskeds) and (j == i or size + len(maskeds[j]) <= _SLICE):
+            size += len(maskeds[j])
+            j += 1
+        out += _features_slice(maskeds[i:j], hasher, shingle, rare_shingle, rare)
+        i = j
+    return out
+
+
+_SLICE = 16384
+
+
+def _features_slice(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare_shingle: int,
+                    rare: RareShingles) -> list[TextFeatures]:
+    t = len(maskeds)
+    lens = np.fromiter(map(len, maskeds), dtype=np.int64, count=t)
+    starts = np.zeros(t, dtype=np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    cps = np.frombuffer("".join(maskeds).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    tid = np.repeat(np.arange(t), lens)  # text of each code point
+    off = np.arange(cps.shape[0]) - np.repeat(starts, lens)  # position within its text
+    wins = _windows(cps, (shingle, rare_shingle))
+
+    # near-duplicate tier: one-permutation MinHash of each text's k-windows
+    sig = _oph_batch(hasher, wins[shingle], tid, off, lens - shingle, t)
+    h = sig.astype(np.uint64).reshape(t, hasher.bands, hasher.rows) @ hasher.band_mul  # wraps, as per text
+    h ^= hasher.band_salt
+    _mix64_inplace(h)
+    q = fold32(h)
+    bks = q.tolist()
+
+    # paraphrase tier: text i's windows start where its characters do
+    para = wins[rare_shingle]
+    cells = rare._cells(para)
+    a = starts.tolist()
+    b = (starts + lens - rare_shingle + 1).tolist()
+    return [TextFeatures(sig[i], q[i], bks[i], para[a[i]:b[i]], cells[:, a[i]:b[i]]) for i in range(t)]
+
+
+def _windows(cps: np.ndarray, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Mixed hash of every ``k``-window of ``cps`` for each ``k`` in ``ks`` (as
+    ``textsig.rolling_hashes``: the ``j+1``-windows from the ``j``-windows)."""
+    out: dict[int, np.ndarray] = {}
+    h = cps
+    for j in range(1, max(ks) + 1):
+        if j > 1:
+            h = h[:-1] * _P  # uint64: wraps
+            h += cps[j - 1:]
+        if j in ks:
+            out[j] = h.copy()  # (mixed below; h goes on unmixed)
+    for w in out.values():
+        _mix64_inplace(w)
+    return out
+
+
+def _oph_batch(hasher: MinHasher, x_all: np.ndarray, tid: np.ndarray, off: np.ndarray, last: np.ndarray,
+               t: int) -> np.ndarray:
+    """(t, num_perm) signatures, the same as ``hasher.signature`` of each text's windows.
+
+    A slot is the minimum re-mixed hash of its bin (``np.minimum.at`` over
+    (text, bin) groups, where the one-text path sorts and searches), shifted
+    like there; empty bins borrow along the same probe orders. ``last``: each
+    text's last window start.
+    """
+    n = x_all.shape[0]
+    x = x_all ^ hasher.salt
+    x *= _C1
+    p = hasher.num_perm
+    # bin i holds [edges[i], edges[i+1]) (what the one-text path's searchsorted on the
+    # sorted hashes finds): the top bits when num_perm is a power of two
+    b = p.bit_length() - 1
+    if p == 1 << b:
+        g = (x >> np.uint64(64 - b)).astype(np.int64) if b else np.zeros(n, dtype=np.int64)
+    else:
+        g = np.searchsorted(hasher.edges, x, side="right") - 1
+    g += tid[:n] * p
+    g[off[:n] > last[tid[:n]]] = t * p  # windows across two texts: a spare group
+    mins = np.full(t * p + 1, _MAX64, dtype=np.uint64)
+    np.minimum.at(mins, g, x)
+    full = (np.bincount(g, minlength=t * p + 1)[:-1] > 0).reshape(t, p)
+    sig = (mins[:-1] >> _S26).astype(np.uint32).reshape(t, p)
+    te, be = np.nonzero(~full)
+    if te.shape[0]:
+        order = hasher.probe[be]
+        src = order[np.arange(te.shape[0]), full[te[:, None], order].argmax(axis=1)]
+        sig[te, be] = sig[te, src]
+    return sig
