@@ -63,8 +63,6 @@ from detectors.template_state import FAMILY, _Cluster, _seen
 from detectors.textbatch import TextFeatures, features, features_batch
 from detectors.textmask import surely_short
 from detectors.textsig import MinHasher, effective_length, mask, pack_sig, signature_hex
-# (no longer called here -- textbatch does the shingling -- but bench/throughput.py wraps these names)
-from detectors.textsig import rolling_hashes, sort_unique  # noqa: F401
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
