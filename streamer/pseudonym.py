@@ -22,17 +22,34 @@ DIGEST_HEX = 16  # 64 bits: collisions are negligible at any realistic key count
 _NON_DIGIT = re.compile(r"\D+")
 
 
+# The states copied per value. CPython's own SHA-256 (the module ``hashlib``
+# falls back to without OpenSSL) is preferred: the value is under two 64-byte
+# blocks, so per-call cost is object handling, not hashing, and copying its
+# state is a plain struct copy, whereas OpenSSL 3 allocates, copies and
+# cleanses an EVP context for each of the four copies an HMAC here makes
+# (0.8 vs 0.95 us per HMAC measured). The digest is the same SHA-256, bit for
+# bit (tests compare every pseudonym with ``hmac.new``). The module is private
+# and was renamed in 3.12, hence the chain of fallbacks.
+try:
+    from _sha256 import sha256 as _sha256  # CPython <= 3.11
+except ImportError:  # pragma: no cover - depends on the interpreter
+    try:
+        from _sha2 import sha256 as _sha256  # CPython >= 3.12
+    except ImportError:
+        _sha256 = hashlib.sha256
+
+
 def _hmac_states(key: bytes) -> tuple["hashlib._Hash", "hashlib._Hash"]:
     """SHA-256 states that have absorbed ``key XOR ipad`` / ``key XOR opad`` (RFC 2104).
 
     A key longer than the 64-byte block is hashed first, as ``hmac`` does.
     """
-    block = hashlib.sha256().block_size
+    block = 64  # SHA-256 block size
     if len(key) > block:
         key = hashlib.sha256(key).digest()
     key = key.ljust(block, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    inner = _sha256(bytes(b ^ 0x36 for b in key))
+    outer = _sha256(bytes(b ^ 0x5C for b in key))
     return inner, outer
 
 
@@ -49,18 +66,25 @@ def normalise_value(kind: str, value: str) -> str:
 
     Most values on the wire are plain ASCII, which NFKC never changes, so the
     Unicode normalisation (the dearest step) is skipped for them; a phone that
-    is already all ASCII digits needs no clean-up at all.
+    is already all ASCII digits, or an ASCII value without white space, needs
+    no clean-up at all.
     ``"".join(v.split())`` removes exactly the white space the former ``\\s+``
     regex did (both use ``str.isspace``; tests check every code point).
     """
     if value.isascii():
-        if kind == "phone" and value.isdigit():
-            digits = value
-            if digits.startswith("0086"):
-                return digits[4:] or value
-            if digits.startswith("86") and len(digits) == 13:
-                return digits[2:]
-            return digits
+        if kind == "phone":
+            if value.isdigit():
+                if value[:1] != "0" and value[:1] != "8":  # no country code to drop
+                    return value
+                if value.startswith("0086"):
+                    return value[4:] or value
+                if value.startswith("86") and len(value) == 13:
+                    return value[2:]
+                return value
+        elif value.isprintable() and " " not in value:
+            # in ASCII every white-space character but " " is a control
+            # character, so this value has no white space to remove
+            return value.casefold() if kind in ("email", "wechat") else value
         v = value
     else:
         v = unicodedata.normalize("NFKC", value)
