@@ -248,10 +248,11 @@ def _accept_fast(doc: dict) -> float | None:
 
     Only plain shapes are accepted: exact ``str``/``int``/``float``/``list``
     types (subclasses, an explicit ``"role": null`` or attachments are left to
-    the exact check, which accepts them too). Fields are read by subscript,
-    which CPython specialises, rather than by ``dict.get`` calls; a missing
-    field or a value of the wrong kind shows up as KeyError/TypeError
-    (3.11's exceptions cost nothing until raised) and means "not sure".
+    the exact check, which accepts them too). Required fields are read by
+    subscript, which CPython specialises, rather than by ``dict.get`` calls;
+    a missing field or a value of the wrong kind shows up as KeyError or
+    TypeError (3.11's ``try`` costs nothing until something is raised) and
+    means "not sure".
     Enum tests are plain set membership: only a ``str`` equals a ``str``
     among JSON values. The one thing that may raise is ``parse_ts``: it runs
     only after ``schema`` and ``event_id`` passed, so its fault is the first
