@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from calendar import monthrange
 from datetime import date, datetime
 from typing import Any
@@ -96,6 +97,11 @@ def parse_ts(v: Any, path: str = "ts") -> float:
     definition and the source of every error message.
     """
     if type(v) is str:
+        base = _HOUR_BASE.get(v[:13])
+        if base is not None:
+            rest = _REST.get(v[13:])
+            if rest is not None:  # int + float: exact, see _REST
+                return base + rest
         t = _parse_ts_fast(v)
         if t is not None:
             return t
@@ -124,6 +130,14 @@ def _parse_ts_exact(v: Any, path: str) -> float:
 # and offsets by construction (3,600 and at most 2,881), hours by clearing when full.
 _HOUR_BASE: dict[str, int] = {}
 _HOUR_BASE_MAX = 8192
+# ":MM:SS<zone>" -> seconds into the hour minus the offset, for whole-second
+# timestamps already read once by ``_parse_ts_fast``: the usual event then costs
+# two slices and two look-ups in ``parse_ts``. Stored as a float so that
+# ``base + rest`` is already the float result; it is exact (both are integers far
+# below 2**53), hence equal to ``float(base + min_sec - off)``. Bounded by
+# clearing when full (3,600 keys per offset in use).
+_REST: dict[str, float] = {}
+_REST_MAX = 16384
 _OFFSETS: dict[str, int] = {}
 _HOUR_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}")
 _OFFSET_SHAPE = re.compile(r"[+-][0-9]{2}:[0-9]{2}")
@@ -149,6 +163,9 @@ def _parse_ts_fast(v: str) -> float | None:
     zone = v[19:]
     off = _OFFSETS.get(zone)
     if off is not None:  # the usual case: whole seconds
+        if len(_REST) >= _REST_MAX:
+            _REST.clear()
+        _REST[v[13:]] = float(min_sec - off)
         return float(base + min_sec - off)
     if zone[:1] == ".":
         end = 1
@@ -213,67 +230,130 @@ def validate(doc: dict) -> dict:
 def check(doc: dict) -> float:
     """Validate ``doc`` and return its event time (epoch seconds), parsed once.
 
-    Fields are checked in a fixed order and the first fault is raised. For the
-    hot fields a cheap test that implies validity comes first; only when it
-    fails does the general helper run, which either raises the one exact
-    message for that field or (for rare but valid shapes, e.g. ``str``
-    subclasses or an explicit ``"role": null``) accepts after all. So the
-    fast tests change no verdict and no message, and field paths such as
-    ``contacts[2]`` are only formatted when something is wrong.
+    Two tiers, as for timestamps: ``_accept_fast`` recognises the usual
+    valid document in one pass and returns its time; anything it is not sure
+    of goes to ``_check_exact``, which is the definition and the source of
+    every error message. The fast tier never accepts what the exact one
+    rejects (tests compare the two on generated documents).
     """
-    get = doc.get
+    ts = _accept_fast(doc)
+    return _check_exact(doc) if ts is None else ts
+
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def _accept_fast(doc: dict) -> float | None:
+    """Event time of a document that is certainly valid, else None.
+
+    Only plain shapes are accepted: exact ``str``/``int``/``float``/``list``
+    types (subclasses, an explicit ``"role": null`` or attachments are left to
+    the exact check, which accepts them too). Required fields are read by
+    subscript, which CPython specialises, rather than by ``dict.get`` calls;
+    a missing field or a value of the wrong kind shows up as KeyError or
+    TypeError (3.11's ``try`` costs nothing until something is raised) and
+    means "not sure".
+    Enum tests are plain set membership: only a ``str`` equals a ``str``
+    among JSON values. The one thing that may raise is ``parse_ts``: it runs
+    only after ``schema`` and ``event_id`` passed, so its fault is the first
+    one the exact check finds too, with the same message.
+    """
+    try:
+        if "schema" in doc and doc["schema"] != "complaint.v1":
+            return None
+        v = doc["event_id"]
+        if type(v) is not str or not 0 < len(v) <= 128:
+            return None
+        v = doc["ts"]
+        if type(v) is not str:
+            return None
+        base = _HOUR_BASE.get(v[:13])  # parse_ts's table path, inlined
+        rest = _REST.get(v[13:])
+        ts = parse_ts(v) if base is None or rest is None else base + rest
+        v = doc["institution"]
+        if type(v) is not str or not 0 < len(v) <= 64:
+            return None
+        if doc["channel"] not in CHANNELS or doc["category"] not in CATEGORIES:
+            return None
+        c = doc["complainant"]
+        v = c["id"]
+        if type(v) is not str or not 0 < len(v) <= 128:
+            return None
+        if "age" in c:
+            v = c["age"]
+            if type(v) is not int or not 0 <= v <= 130:
+                return None
+        if "region" in c:
+            v = c["region"]
+            if type(v) is not str or len(v) > 32:
+                return None
+        if "contacts" in doc:
+            cts = doc["contacts"]
+            if type(cts) is not list or len(cts) > 32:
+                return None
+            for ct in cts:
+                if ct["kind"] not in CONTACT_KINDS:
+                    return None
+                v = ct["value"]
+                if type(v) is not str or not 0 < len(v) <= 256:
+                    return None
+                if "role" in ct and ct["role"] not in ROLES:
+                    return None
+        if "text" in doc:
+            v = doc["text"]
+            if type(v) is not str or len(v) > 65536:
+                return None
+        if "demands" in doc:
+            ds = doc["demands"]
+            if type(ds) is not list or len(ds) > 16:
+                return None
+            for v in ds:
+                if v not in DEMANDS:
+                    return None
+        if "amount" in doc:
+            v = doc["amount"]  # (bool is not int here; NaN fails every comparison)
+            if (type(v) is not int and type(v) is not float) or not 0 <= v <= _FLOAT_MAX:
+                return None
+        if "repeat_of" in doc:
+            v = doc["repeat_of"]
+            if type(v) is not str or len(v) > 128:
+                return None
+        if "attachments" in doc:
+            return None
+        return ts
+    except (KeyError, TypeError):
+        return None
+
+
+def _check_exact(doc: dict) -> float:
+    """Every rule of the contract, in a fixed order; raises the first fault."""
     if "schema" in doc and doc["schema"] != "complaint.v1":
         raise InvalidEvent("schema", f"{_fmt(doc['schema'])} is not 'complaint.v1'")
-    v = get("event_id")
-    if not (isinstance(v, str) and 0 < len(v) <= 128):
-        _str(doc, "event_id", "event_id", required=True, min_len=1, max_len=128)
+    _str(doc, "event_id", "event_id", required=True, min_len=1, max_len=128)
     if "ts" not in doc:
         raise InvalidEvent("ts", "is required")
     ts = parse_ts(doc["ts"])
-    v = get("institution")
-    if not (isinstance(v, str) and 0 < len(v) <= 64):
-        _str(doc, "institution", "institution", required=True, min_len=1, max_len=64)
-    v = get("channel")
-    if not (isinstance(v, str) and v in CHANNELS):
-        _enum(doc, "channel", "channel", CHANNELS, required=True)
-    v = get("category")
-    if not (isinstance(v, str) and v in CATEGORIES):
-        _enum(doc, "category", "category", CATEGORIES, required=True)
-    c = get("complainant")
+    _str(doc, "institution", "institution", required=True, min_len=1, max_len=64)
+    _enum(doc, "channel", "channel", CHANNELS, required=True)
+    _enum(doc, "category", "category", CATEGORIES, required=True)
+    c = doc.get("complainant")
     if c is None:
         raise InvalidEvent("complainant", "is required")
     if not isinstance(c, dict):
         raise InvalidEvent("complainant", f"must be an object, got {type(c).__name__}")
-    v = c.get("id")
-    if not (isinstance(v, str) and 0 < len(v) <= 128):
-        _str(c, "id", "complainant.id", required=True, min_len=1, max_len=128)
+    _str(c, "id", "complainant.id", required=True, min_len=1, max_len=128)
     if "age" in c:
         age = c["age"]
         if not isinstance(age, int) or isinstance(age, bool):
             raise InvalidEvent("complainant.age", f"must be an integer, got {type(age).__name__}")
         if not 0 <= age <= 130:
             raise InvalidEvent("complainant.age", f"{age} is outside 0..130")
-    v = c.get("region")
-    if not (isinstance(v, str) and len(v) <= 32) and (v is not None or "region" in c):
-        _str(c, "region", "complainant.region", required=False, max_len=32)
-    cts = get("contacts")
-    if not (isinstance(cts, list) and len(cts) <= 32):
-        cts = _list(doc, "contacts", "contacts", 32)
-    for i, ct in enumerate(cts):
-        if isinstance(ct, dict):
-            k, v, r = ct.get("kind"), ct.get("value"), ct.get("role")
-            if (isinstance(k, str) and k in CONTACT_KINDS and isinstance(v, str) and 0 < len(v) <= 256
-                    and (r is None or (isinstance(r, str) and r in ROLES))):
-                continue
+    _str(c, "region", "complainant.region", required=False, max_len=32)
+    for i, ct in enumerate(_list(doc, "contacts", "contacts", 32)):
         _check_contact(ct, f"contacts[{i}]")
-    v = get("text")
-    if not (isinstance(v, str) and len(v) <= 65536) and (v is not None or "text" in doc):
-        _str(doc, "text", "text", required=False, max_len=65536)
-    ds = get("demands")
-    if ds is not None or "demands" in doc:
-        if not (isinstance(ds, list) and len(ds) <= 16):
-            ds = _list(doc, "demands", "demands", 16)
-        for i, d in enumerate(ds):
+    _str(doc, "text", "text", required=False, max_len=65536)
+    if "demands" in doc:
+        for i, d in enumerate(_list(doc, "demands", "demands", 16)):
             if not isinstance(d, str) or d not in DEMANDS:
                 raise InvalidEvent(f"demands[{i}]", f"{_fmt(d)} is not one of {', '.join(sorted(DEMANDS))}")
     if "amount" in doc:
@@ -323,8 +403,14 @@ def to_event(doc: dict, pseudo: Pseudonymizer, ts: float | None = None) -> Event
     c = doc["complainant"]
     cts = get("contacts")
     if cts:
-        contacts = tuple([make_contact(ct["kind"], pseudo(ct["kind"], ct["value"]), ct.get("role") or "unknown")
-                          for ct in cts])
+        # a plain loop, not a list comprehension: in CPython 3.11 a comprehension
+        # is a nested function call, which costs more than the loop for the usual
+        # one or two contacts
+        built = []
+        for ct in cts:
+            kind = ct["kind"]
+            built.append(make_contact(kind, pseudo(kind, ct["value"]), ct.get("role") or "unknown"))
+        contacts = tuple(built)
     else:
         contacts = ()
     ats = get("attachments")

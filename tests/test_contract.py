@@ -106,6 +106,7 @@ def test_agrees_with_the_json_schema_on_mutations():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from streamer import contract  # noqa: E402
 from streamer.contract import _parse_ts_exact, parse_ts  # noqa: E402
 
 _digits = st.sampled_from("0123456789")
@@ -143,7 +144,18 @@ def _outcome(fn, v):
 @settings(max_examples=4000, deadline=None)
 @given(_timestamps())
 def test_timestamp_fast_path_is_the_exact_parse(v):
-    assert _outcome(parse_ts, v) == _outcome(_parse_ts_exact, v)
+    exact = _outcome(_parse_ts_exact, v)
+    assert _outcome(parse_ts, v) == exact
+    assert _outcome(parse_ts, v) == exact  # again: now through the tables the first call may have filled
+
+
+def test_timestamp_tables_give_the_same_float_as_the_first_parse():
+    v = "2031-07-15T13:45:59-09:30"
+    parse_ts(v)  # learns the offset
+    contract._REST.clear()
+    first = parse_ts(v)
+    assert v[13:] in contract._REST and parse_ts(v) == first == _parse_ts_exact(v, "ts")
+    assert parse_ts("2031-07-15T14:45:59-09:30") == first + 3600
 
 
 @pytest.mark.parametrize("v", ["2024-03-04T00:03:07+08:00", "2024-03-04T00:03:07.5+08:00", "2024-02-29T23:59:59.123456Z",

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from streamer.events import Attachment, Contact, Event, make_attachment, make_contact, make_event
+from streamer.events import Attachment, Contact, Event, _positional_builder, make_attachment, make_contact, make_event
 
 EV_VALUES = ("e-1", 1709481787.5, "2024-03-04T00:03:07.5+08:00", "bank-a", "hotline", "collection", "cust:0011",
              41, "310", (Contact("phone", "phone:ab", "self"),), "text", ("refund",), 12.5,
@@ -35,3 +35,17 @@ def test_builder_takes_every_field_but_factories_and_gives_fresh_defaults():
     assert a.extra == {} and a.extra is not b.extra
     with pytest.raises(TypeError):
         make_event(*EV_VALUES[:-1])  # no silent defaults on the hot path
+
+
+def test_builder_refuses_classes_whose_layout_a_twin_cannot_match():
+    @dataclasses.dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class Derived(Contact):
+        extra_field: int = 0
+
+    for cls in (NoSlots, Derived):
+        with pytest.raises(TypeError, match="twin-class builder"):
+            _positional_builder(cls)
