@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """template_surge alone: ``update`` per event against ``prepare`` per chunk then ``update``.
 
-    PYTHONPATH=$PWD python bench/template_batch.py                  # /work/ref profiles if present, else mixed
-    PYTHONPATH=$PWD python bench/template_batch.py --streams mixed,letters400,letters1k --runs 3
+    python bench/template_batch.py                                  # simulated default/hard/holdout, seed 1
+    python bench/template_batch.py --streams mixed,letters400,letters1k --runs 5
 
-Until the pipeline has ``process_batch`` this is how the batch pre-pass is
-measured: the events are parsed once (``streamer.contract.parse`` with the dev
-pseudonymisation key), then each run feeds a fresh detector either one event
-at a time, or ``prepare(chunk)`` and ``update`` for each event of every
-``--chunk``-event chunk. Reported: the minimum process-CPU microseconds per
-event over ``--runs`` (the machine is shared: the minimum is the least
-disturbed run), and whether both ways gave the same findings and surprises.
+The detector's share of ``bench/throughput.py``, isolated: the events are
+parsed once (``streamer.contract.parse`` with the dev pseudonymisation key),
+then each run feeds a fresh detector either one event at a time (``process``,
+``replay --batch 1``), or ``prepare(chunk)`` and ``update`` for each event of
+every ``--chunk``-event chunk (what ``Pipeline.process_batch`` does per Kafka
+poll or replay chunk). Reported: the minimum process-CPU microseconds per
+event over ``--runs`` (on a shared machine the minimum is the least disturbed
+run), and whether both ways gave the same findings and surprises (they must).
 
-Streams: ``default``/``hard``/``holdout`` read ``<ref>/<name>/events.jsonl``
-(``--ref``); ``mixed``/``letters400``/``letters1k`` are built as in
+Streams: ``default``/``hard``/``holdout`` are simulated (``--seed``) as by
+``surgewatch simulate``; ``mixed``/``letters400``/``letters1k`` are built as in
 ``bench/throughput.py``.
 """
 from __future__ import annotations
@@ -36,14 +37,14 @@ from streamer.contract import InvalidEvent, parse  # noqa: E402
 from streamer.pseudonym import DEV_KEY, Pseudonymizer  # noqa: E402
 
 
-def load(name: str, ref: str) -> list:
+def load(name: str, seed: int) -> list:
     if name in ("mixed", "letters400", "letters1k"):
         docs = {"mixed": lambda: C.mixed_docs(), "letters400": lambda: C.letter_docs(3000, chars=400),
                 "letters1k": lambda: C.letter_docs(3000, chars=1000)}[name]()
         raws = [orjson.dumps(d) for d in docs]
     else:
-        with open(os.path.join(ref, name, "events.jsonl"), "rb") as f:
-            raws = f.read().splitlines()
+        from streamer.simulate import simulate
+        raws = [orjson.dumps(d) for d in simulate(name, seed)[0]]
     pseudo = Pseudonymizer(DEV_KEY)
     out = []
     for raw in raws:
@@ -74,14 +75,14 @@ def run(events: list, chunk: int | None) -> tuple[float, list]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ref", default="/work/ref", help="folder with <profile>/events.jsonl")
+    ap.add_argument("--seed", type=int, default=1, help="simulator seed of the default/hard/holdout streams")
     ap.add_argument("--streams", default=None, type=lambda s: [x for x in s.split(",") if x])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=1000, help="events per prepare() (a Kafka poll)")
     args = ap.parse_args(argv)
-    streams = args.streams or (["default", "hard", "holdout"] if os.path.isdir(args.ref) else ["mixed"])
+    streams = args.streams or ["default", "hard", "holdout"]
     for name in streams:
-        events = load(name, args.ref)
+        events = load(name, args.seed)
         res = {}
         for label, chunk in (("update", None), (f"prepare/{args.chunk}", args.chunk)):
             best, out = float("inf"), None
