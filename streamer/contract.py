@@ -5,20 +5,28 @@ A hand-written validator mirroring ``shared/contract/complaint-event.v1.schema.j
 faster than a generic JSON-Schema engine on the hot path and its errors name
 the exact field (``contacts[2].role: 'boss' is not one of ...``), which is what
 an operator reading the dead-letter topic needs.
+
+The ``ts`` rule lives in ``timestamps`` (``parse_ts``), the error type in
+``invalid`` and the building of the pseudonymised ``Event`` in ``convert``;
+this module composes them (``parse``) and re-exports ``InvalidEvent``,
+``to_event`` and ``parse_ts`` so callers and tests import from one place.
 """
 from __future__ import annotations
 
 import math
-import re
 import sys
-from calendar import monthrange
-from datetime import date, datetime
 from typing import Any
 
 import orjson
 
-from streamer.events import Event, make_attachment, make_contact, make_event
+from streamer.convert import to_event
+from streamer.events import Event
+from streamer.invalid import InvalidEvent
+from streamer.invalid import short_repr as _fmt
 from streamer.pseudonym import Pseudonymizer
+# _HOUR_BASE and _REST are the live tables of parse_ts, read inline by _accept_fast;
+# _parse_ts_exact, MIN_YEAR and MAX_YEAR are re-exported for tests and callers.
+from streamer.timestamps import _HOUR_BASE, _REST, MAX_YEAR, MIN_YEAR, _parse_ts_exact, parse_ts  # noqa: F401
 
 __all__ = ["InvalidEvent", "parse", "validate", "check", "to_event", "decode", "CHANNELS", "CATEGORIES"]
 
@@ -29,21 +37,6 @@ ROLES = frozenset(("self", "representative", "unknown"))
 DEMANDS = frozenset(("stop_interest", "installments", "waive_fees", "refund", "stop_collection", "credit_repair", "compensation", "other"))
 ATTACHMENT_KINDS = frozenset(("medical_certificate", "hardship_certificate", "unemployment_certificate", "authorization", "id_copy", "other"))
 _HEX = frozenset("0123456789abcdef")
-MIN_YEAR, MAX_YEAR = 1990, 2100
-
-
-class InvalidEvent(ValueError):
-    """An event that breaks the contract. ``field`` names where; ``reason`` says what."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def _fmt(v: Any) -> str:
-    s = repr(v)
-    return s if len(s) <= 40 else s[:37] + "..."
 
 
 def _str(obj: dict, name: str, path: str, *, required: bool, min_len: int = 0, max_len: int) -> str | None:
@@ -85,129 +78,6 @@ def _list(obj: dict, name: str, path: str, max_items: int) -> list:
     if len(v) > max_items:
         raise InvalidEvent(path, f"has {len(v)} items, at most {max_items} allowed")
     return v
-
-
-def parse_ts(v: Any, path: str = "ts") -> float:
-    """RFC 3339 with an explicit offset -> epoch seconds. Naive times are refused:
-    event time must be unambiguous or replays across time zones disagree.
-
-    The common shape ``YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|+hh:mm)`` is read by
-    ``_parse_ts_fast`` (a third of the cost of ``datetime``); anything it does
-    not recognise as certainly valid goes to ``_parse_ts_exact``, which is the
-    definition and the source of every error message.
-    """
-    if type(v) is str:
-        base = _HOUR_BASE.get(v[:13])
-        if base is not None:
-            rest = _REST.get(v[13:])
-            if rest is not None:  # int + float: exact, see _REST
-                return base + rest
-        t = _parse_ts_fast(v)
-        if t is not None:
-            return t
-    return _parse_ts_exact(v, path)
-
-
-def _parse_ts_exact(v: Any, path: str) -> float:
-    if not isinstance(v, str):
-        raise InvalidEvent(path, f"must be an RFC 3339 string, got {type(v).__name__}")
-    if len(v) > 40 or len(v) < 20 or v[10:11] not in ("T", "t", " "):
-        raise InvalidEvent(path, f"{_fmt(v)} is not an RFC 3339 date-time")
-    try:
-        dt = datetime.fromisoformat(v)
-    except ValueError:
-        raise InvalidEvent(path, f"{_fmt(v)} is not an RFC 3339 date-time") from None
-    if dt.tzinfo is None:
-        raise InvalidEvent(path, f"{_fmt(v)} has no UTC offset (e.g. +08:00 or Z)")
-    if not MIN_YEAR <= dt.year <= MAX_YEAR:
-        raise InvalidEvent(path, f"{_fmt(v)} is outside {MIN_YEAR}..{MAX_YEAR}")
-    return dt.timestamp()
-
-
-# Tables of the fast timestamp path: "YYYY-MM-DDTHH" -> epoch seconds of that hour
-# read as UTC; ":MM:SS" -> seconds into the hour; "Z" / "+hh:mm" -> seconds east of
-# UTC. Only valid, in-range pieces are stored, so all are bounded: minutes-seconds
-# and offsets by construction (3,600 and at most 2,881), hours by clearing when full.
-_HOUR_BASE: dict[str, int] = {}
-_HOUR_BASE_MAX = 8192
-# ":MM:SS<zone>" -> seconds into the hour minus the offset, for whole-second
-# timestamps already read once by ``_parse_ts_fast``: the usual event then costs
-# two slices and two look-ups in ``parse_ts``. Stored as a float so that
-# ``base + rest`` is already the float result; it is exact (both are integers far
-# below 2**53), hence equal to ``float(base + min_sec - off)``. Bounded by
-# clearing when full (3,600 keys per offset in use).
-_REST: dict[str, float] = {}
-_REST_MAX = 16384
-_OFFSETS: dict[str, int] = {}
-_HOUR_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}")
-_OFFSET_SHAPE = re.compile(r"[+-][0-9]{2}:[0-9]{2}")
-_MIN_SEC = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}  # ":MM:SS" -> seconds
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def _parse_ts_fast(v: str) -> float | None:
-    """Epoch seconds of a certainly valid common-shape timestamp, else None.
-
-    Equal bit for bit to ``datetime.fromisoformat(v).timestamp()``, which
-    divides integer microseconds by 10**6; so does this (tests compare the two
-    on generated strings).
-    """
-    base = _HOUR_BASE.get(v[:13])
-    if base is None:
-        base = _hour_base(v[:13])
-        if base is None:
-            return None
-    min_sec = _MIN_SEC.get(v[13:19])
-    if min_sec is None:
-        return None
-    zone = v[19:]
-    off = _OFFSETS.get(zone)
-    if off is not None:  # the usual case: whole seconds
-        if len(_REST) >= _REST_MAX:
-            _REST.clear()
-        _REST[v[13:]] = float(min_sec - off)
-        return float(base + min_sec - off)
-    if zone[:1] == ".":
-        end = 1
-        while end < len(zone) and zone[end] in "0123456789":
-            end += 1
-        frac, zone = zone[1:end], zone[end:]
-        if not 1 <= len(frac) <= 6:
-            return None
-    else:
-        frac = ""
-    off = _OFFSETS.get(zone)
-    if off is None:
-        off = _offset(zone)
-        if off is None:
-            return None
-    secs = base + min_sec - off
-    if frac:
-        return (secs * 1_000_000 + int(frac.ljust(6, "0"))) / 1_000_000
-    return float(secs)
-
-
-def _hour_base(key: str) -> int | None:
-    if not _HOUR_SHAPE.fullmatch(key):
-        return None
-    y, mo, d, h = int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13])
-    if not (MIN_YEAR <= y <= MAX_YEAR and 1 <= mo <= 12 and 1 <= d <= monthrange(y, mo)[1] and h <= 23):
-        return None
-    if len(_HOUR_BASE) >= _HOUR_BASE_MAX:
-        _HOUR_BASE.clear()
-    base = _HOUR_BASE[key] = (date(y, mo, d).toordinal() - _EPOCH_ORDINAL) * 86400 + h * 3600
-    return base
-
-
-def _offset(zone: str) -> int | None:
-    if zone == "Z":
-        off = 0
-    elif _OFFSET_SHAPE.fullmatch(zone) and int(zone[1:3]) <= 23 and int(zone[4:6]) <= 59:
-        off = (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * (-1 if zone[0] == "-" else 1)
-    else:
-        return None
-    _OFFSETS[zone] = off
-    return off
 
 
 def decode(raw: bytes | str) -> dict:
@@ -389,56 +259,6 @@ def _check_attachment(at: Any, p: str) -> None:
     sha = _str(at, "sha256", f"{p}.sha256", required=False, max_len=64)
     if sha is not None and (len(sha) != 64 or not set(sha) <= _HEX):
         raise InvalidEvent(f"{p}.sha256", "must be 64 lowercase hex characters")
-
-
-def to_event(doc: dict, pseudo: Pseudonymizer, ts: float | None = None) -> Event:
-    """Build the detector-facing Event from a *validated* document.
-
-    This is the privacy boundary: complainant ids and every contact value are
-    replaced by keyed pseudonyms here and the raw values are dropped.
-    (Built with the positional ``make_*`` constructors of ``events``: the
-    frozen-dataclass ``__init__`` was a third of this function's cost.)
-    """
-    get = doc.get
-    c = doc["complainant"]
-    cts = get("contacts")
-    if cts:
-        # a plain loop, not a list comprehension: in CPython 3.11 a comprehension
-        # is a nested function call, which costs more than the loop for the usual
-        # one or two contacts
-        built = []
-        for ct in cts:
-            kind = ct["kind"]
-            built.append(make_contact(kind, pseudo(kind, ct["value"]), ct.get("role") or "unknown"))
-        contacts = tuple(built)
-    else:
-        contacts = ()
-    ats = get("attachments")
-    if ats:
-        attachments = tuple([make_attachment(a["kind"], a.get("issuer"), a.get("seal_text"), a.get("sha256"))
-                             for a in ats])
-    else:
-        attachments = ()
-    amount = get("amount")
-    demands = get("demands")
-    ts_text = doc["ts"]
-    return make_event(
-        doc["event_id"],
-        parse_ts(ts_text) if ts is None else ts,
-        ts_text,
-        doc["institution"],
-        doc["channel"],
-        doc["category"],
-        pseudo("cust", c["id"]),
-        c.get("age"),
-        c.get("region"),
-        contacts,
-        get("text") or "",
-        tuple(demands) if demands else (),
-        float(amount) if amount is not None else None,
-        attachments,
-        get("repeat_of"),
-    )
 
 
 def parse(raw: bytes | str, pseudo: Pseudonymizer) -> Event:
