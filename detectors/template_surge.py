@@ -38,31 +38,36 @@ The finding key is ``template:<hex>``, a hash of the representative's
 signature: stable across restarts and processes.
 
 Batches: ``prepare(events)`` computes what is pure in the above (mask, length,
-signature, band keys, shingles) for a whole poll at once (``textbatch``), and
-``update`` takes it from there; ``update`` alone computes it per text. Both give
-the same findings and state (tests/test_template_surge.py runs both).
+signature, band keys, shingles) for a whole poll at once, and ``update`` takes
+it from there; ``update`` alone computes it per text. Both give the same
+findings and state (tests/test_template_surge.py runs both).
+
+Modules: ``template_state`` (a cluster's compact and expanded state, and
+``touch``, which records one use of it), ``textbatch`` (the pure per-text
+features, per text or per batch, and the ``prepare`` cache),
+``template_findings`` (key, summary and evidence); this one keeps the index,
+the assignment of texts to clusters, the priors and the judging.
 """
 from __future__ import annotations
 
 import bisect
 import math
-import sys
 from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
 
-from detectors.base import Finding, severity_for
-from detectors.fmt import DAY, fmt_span, fmt_window
+from detectors.base import Finding
+from detectors.fmt import DAY
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.postings import Postings, fold32
-from detectors.rates import ExposureClock, PopulationPrior, RateModel
-from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
+from detectors.rates import ExposureClock, PopulationPrior
+from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises
+from detectors.template_findings import template_finding, template_key, template_surprise
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
-from detectors.template_state import FAMILY, _Cluster, _seen
-from detectors.textbatch import TextFeatures, features, features_batch
-from detectors.textmask import surely_short
-from detectors.textsig import MinHasher, effective_length, mask, pack_sig, signature_hex
+from detectors.template_state import FAMILY, _Cluster, _seen, touch
+from detectors.textbatch import Prepared, TextFeatures, prepare_batch, text_features
+from detectors.textsig import MinHasher, pack_sig
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -75,7 +80,7 @@ class TemplateSurge(ReportsSurprises):
     name = "template_surge"
     # id(event) -> (event, masked length, features or None) of the last ``prepare``d batch;
     # transient (not pickled). The class default serves instances and checkpoints without one.
-    _prep: dict[int, tuple[Event, int, TextFeatures | None]] | None = None
+    _prep: Prepared | None = None
 
     def __init__(
         self,
@@ -237,38 +242,13 @@ class TemplateSurge(ReportsSurprises):
 
         Masks every text that may be long enough, then shingles, MinHashes and
         bands all the long ones in a few numpy calls over the whole batch
-        (``textbatch.features_batch``) where ``update`` alone spends ~15 small
+        (``textbatch.prepare_batch``) where ``update`` alone spends ~15 small
         numpy calls per text. Detection state is not touched: ``update`` finds
-        an event's features by ``id(event)`` (each entry holds its event, so the
-        id cannot be reused by another object while the entry lives) and gives
-        exactly what it gives without them. The previous batch's cache is dropped.
+        an event's features by ``id(event)`` and gives exactly what it gives
+        without them. The previous batch's cache is dropped.
         """
         self._prep = None
-        prep: dict[int, tuple[Event, int, TextFeatures | None]] = {}
-        todo: list[tuple[int, str]] = []
-        longest = max(self.shingle, self.rare_shingle)
-        for event in events:
-            text = event.text
-            if not text or surely_short(text, self.min_chars):
-                continue
-            try:
-                masked = mask(text)
-            except Exception:  # (update raises it where it did before)
-                continue
-            length = effective_length(masked)
-            prep[id(event)] = (event, length, None)
-            if length >= self.min_chars and len(masked) >= longest:
-                todo.append((id(event), masked))
-        if todo and self.hasher.scheme == "oph":
-            try:
-                feats = features_batch([m for _, m in todo], self.hasher, self.shingle, self.rare_shingle, self.rare)
-            except (UnicodeEncodeError, ValueError):  # e.g. a lone surrogate: leave it to update
-                feats = None
-            if feats is not None:
-                for (key, _), f in zip(todo, feats):
-                    event, length, _ = prep[key]
-                    prep[key] = (event, length, f)
-        self._prep = prep
+        self._prep = prepare_batch(self, events)
 
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
@@ -279,25 +259,12 @@ class TemplateSurge(ReportsSurprises):
         if self._start is None:
             self._start = ts
         self._evict()
-        text = event.text
-        if not text:
+        if not event.text:
             return []
-        prep = self._prep.pop(id(event), None) if self._prep else None
-        masked: str | None = None
-        feats: TextFeatures | None = None
-        if prep is not None and prep[0] is event:
-            _, length, feats = prep  # masked and measured by prepare
-        elif surely_short(text, self.min_chars):  # what masking would find, without the regexes
-            length = 0
-        else:
-            masked = mask(text)
-            length = effective_length(masked)
-        if length < self.min_chars:
+        length, feats = text_features(self, event, self._prep.pop(id(event), None) if self._prep else None)
+        if feats is None:
             self.skipped_short += 1
             return []
-        if feats is None:  # (prepared but not batched: mask's LRU still has the text)
-            feats = features(mask(text) if masked is None else masked, self.hasher, self.shingle,
-                             self.rare_shingle)
         out = self._assign(event, feats, length)
         if len(self._clusters) > self.max_keys:
             self._evict()
@@ -395,7 +362,7 @@ class TemplateSurge(ReportsSurprises):
     def _use(self, c: _Cluster, event: Event, sim: float) -> list[Finding]:
         """Count one use of cluster ``c``; judge it; learn what is normal."""
         ts = event.ts
-        before = self._touch(c, event, sim)
+        before = touch(self, c, event, sim)
         if before is None:
             return []
         f, score, burst = self._judge(c, event)
@@ -410,81 +377,7 @@ class TemplateSurge(ReportsSurprises):
             c.rate.hot = True
         return [f] if f is not None else []
 
-    def _touch(self, c: _Cluster, event: Event, sim: float) -> float | None:
-        """Record one use. If it added a complainant other than the founder,
-        return what the cluster's open bucket held before; else None."""
-        ts = event.ts
-        prev_last = c.last_ts
-        c.last_ts = max(prev_last, ts)
-        n_before = c.n_events
-        c.n_events = n_before + 1
-        # (0.0 + sim is sim: the founder's sum is the caller's float, not a new one)
-        c.sim_sum = sim if n_before == 0 else c.sim_sum + sim
-        # one id as the bare string, then a plain list (a deque is ~600 B): most
-        # templates keep one id
-        ev = c.events
-        if ev is None:
-            c.events = event.event_id
-        else:
-            if type(ev) is str:
-                ev = c.events = [ev]
-            ev.append(event.event_id)
-            if len(ev) > self.max_event_ids:
-                del ev[0]
-        m = c.members
-        if m is None or type(m) is not dict:
-            # compact while one complainant at one institution (see _Cluster)
-            inst = sys.intern(event.institution)
-            if type(m) is str:  # (complainant, institution, institution_ts) in two bare strings
-                m = (m, c.insts, prev_last)
-            if self.max_members >= 1 and self.max_insts >= 1 and (
-                    m is None  # the founder
-                    or (m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window)):
-                # the founder (again, at the same institution), there at ts
-                who = event.complainant if m is None else m[0]
-                if ts >= prev_last:  # ts is last_ts: two strings, no tuple
-                    c.members, c.insts = who, inst
-                else:
-                    c.members, c.insts = (who, inst, ts), None
-                return None
-            # anything else: expand (the founder was last seen at prev_last) and go on as ever
-            c.members, c.insts = ({}, {}) if m is None else ({m[0]: prev_last}, {m[1]: m[2]})
-        if event.institution not in c.insts and len(c.insts) >= self.max_insts:
-            del c.insts[min(c.insts, key=c.insts.__getitem__)]
-        c.insts[sys.intern(event.institution)] = ts  # interned: clusters at one bank share the name
-        members = c.members
-        lo = ts - self.window
-        if members and next(iter(members.values())) < lo:
-            for m in [m for m, last in members.items() if last < lo]:
-                del members[m]
-        who = event.complainant
-        prev = members.pop(who, None)
-        members[who] = ts if prev is None else max(prev, ts)
-        if prev is not None:
-            return None
-        if len(members) > self.max_members:
-            del members[next(iter(members))]
-        rate = c.rate
-        if rate is None:
-            if c.n_events == 1:
-                return None  # the founder: see below
-            # Made with the second complainant, not the founder (most templates
-            # never get one, and a RateModel is ~1 KB), replaying what the founder
-            # would have done to it first, so the state is the same.
-            rate = c.rate = RateModel(bucket_seconds=self.bucket)
-            if c.family:
-                # a family's founder is why it exists: not an arrival to test, and
-                # counting it would put a 1 into the baseline's first bucket, teaching
-                # a slow campaign (2-6 letters a day) that a letter a day is normal
-                rate.advance(c.first_ts)
-            else:
-                rate.add(c.first_ts, 1.0)  # near-duplicates condition on it instead (given=1)
-        return rate.add(ts, 1.0)
-
-    @staticmethod
-    def _key_of(c: _Cluster) -> str:
-        """The cluster's public key, a hash of its signature (made when something reports it)."""
-        return "template:" + signature_hex(c.sig)
+    _key_of = staticmethod(template_key)  # (tests and older callers name it here)
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""
@@ -498,55 +391,13 @@ class TemplateSurge(ReportsSurprises):
         burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
         if s.score < self.threshold or n < 3:
             if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
-                self._report(Surprise(
-                    self.name, self._key_of(c), round(s.score, 3), ts, event.event_id, list(c.events or ()),
-                    frozenset(c.members), "A paraphrased letter template" if c.family else "One letter template",
-                    {"distinct_complainants": n, "tier": "paraphrase" if c.family else "near_duplicate",
-                     "institutions": len(c.insts), "baseline_per_30d": round(s.baseline * 30 * DAY / self.bucket, 6)}))
+                self._report(template_surprise(self, c, event, s, n))
             return None, s.score, burst
         if self._warm(ts):
             return None, s.score, burst  # still learning what normal looks like
         c.fired = n
         self.findings_total += 1
-        key = self._key_of(c)
-        lo = ts - self.window
-        insts = sum(1 for t in c.insts.values() if t >= lo)
-        span = ts - c.first_ts if n > 1 else 0.0
-        per30 = s.baseline * 30 * DAY / self.bucket
-        sim = c.sim_sum / max(1, c.n_events)
-        kind = "A paraphrased letter template (shared rare phrasing" if c.family else "One letter template (mean similarity"
-        summary = (
-            f"{kind} {sim:.2f}) was used for {n} complainants at {insts} "
-            f"institution{'s' if insts != 1 else ''} in {fmt_span(max(span, 60.0))}; its baseline is 1 complainant"
-            f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
-        )
-        return Finding(
-            detector=self.name,
-            key=key,
-            score=round(s.score, 3),
-            ts=ts,
-            trigger_id=event.event_id,
-            event_ids=list(c.events or ()),
-            summary=summary,
-            severity=severity_for(s.score, warning=self.threshold, critical=self.critical),
-            evidence={
-                "distinct_complainants": n,
-                "institutions": insts,
-                "similarity": round(sim, 3),
-                "window": fmt_window(self.window),
-                "span_seconds": round(span, 1),
-                "scored_window": fmt_window(s.window),
-                "rate": s.observed,  # extra complainants in the scored window
-                "rate_per_day": round(s.observed * DAY / s.window, 3),
-                "expected_in_window": round(s.expected, 6),
-                "baseline_per_30d": round(per30, 6),
-                "p_value": s.p_value,
-                "events": c.n_events,
-                "masked_length": c.length,
-                "tier": "paraphrase" if c.family else "near_duplicate",
-            },
-        ), s.score, burst
-
+        return template_finding(self, c, event, s, n), s.score, burst
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:
