@@ -43,10 +43,12 @@ it from there; ``update`` alone computes it per text. Both give the same
 findings and state (tests/test_template_surge.py runs both).
 
 Modules: ``template_state`` (a cluster's compact and expanded state, and
-``touch``, which records one use of it), ``textbatch`` (the pure per-text
-features, per text or per batch, and the ``prepare`` cache),
-``template_findings`` (key, summary and evidence); this one keeps the index,
-the assignment of texts to clusters, the priors and the judging.
+``touch``, which records one use of it), ``template_index`` (the LSH index of
+representatives: lookup checks, closest candidate, eviction, older
+checkpoints' layouts), ``textbatch`` (the pure per-text features, per text or
+per batch, and the ``prepare`` cache), ``template_findings`` (key, summary
+and evidence); this one assigns texts to clusters, keeps the priors and
+judges.
 """
 from __future__ import annotations
 
@@ -60,10 +62,11 @@ import numpy as np
 from detectors.base import Finding
 from detectors.fmt import DAY
 from detectors.paraphrase import RareIndex, RareShingles
-from detectors.postings import Postings, fold32
+from detectors.postings import Postings
 from detectors.rates import ExposureClock, PopulationPrior
 from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises
 from detectors.template_findings import template_finding, template_key, template_surprise
+from detectors.template_index import candidates, closest, unindex, upgrade
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
 from detectors.template_state import FAMILY, _Cluster, _seen, touch
 from detectors.textbatch import Prepared, TextFeatures, prepare_batch, text_features
@@ -176,22 +179,9 @@ class TemplateSurge(ReportsSurprises):
         self.rare_index = RareIndex(sigs=False)  # the families hold their signatures
 
     # ---------------------------------------------------------------- index
-    def _index(self, cid: int, sig: np.ndarray | bytes, bks: list[int] | None = None) -> None:
-        self._lsh.add(cid, fold32(self.hasher.band_key_array(sig)).tolist() if bks is None else bks)
-
-    def _unindex(self, cid: int, sig: np.ndarray | bytes) -> None:
-        self._lsh.remove(cid, fold32(self.hasher.band_key_array(sig)).tolist())
-
     def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
-        """Clusters sharing one of the 64-bit band keys ``bks`` (``q``: the same as a uint64
-        array), lowest id first: the index's 32-bit proposals checked against each
-        candidate's full band keys. For inspection and tests; ``_assign`` checks its
-        proposals on the signatures in one step."""
-        q64 = np.asarray(bks, dtype=np.uint64) if q is None else q
-        q32 = fold32(q64)
-        cands = sorted(set(self._lsh.lookup(q32.tolist(), q32)))
-        band_keys = self.hasher.band_key_array
-        return [cid for cid in cands if np.isin(band_keys(self._clusters[cid].sig), q64).any()]
+        """Clusters sharing one of the band keys ``bks`` (see ``template_index.candidates``)."""
+        return candidates(self, bks, q)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -199,18 +189,8 @@ class TemplateSurge(ReportsSurprises):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        lsh = state.get("_lsh")
-        if isinstance(lsh, dict) or lsh.keys.dtype != np.uint32:
-            # a checkpoint from before the packed (dict) or the 32-bit index: re-file
-            post = Postings(np.uint32)
-            for cid, c in state["_clusters"].items():
-                if not c.family:
-                    post.add(cid, fold32(state["hasher"].band_key_array(c.sig)).tolist())
-            state = dict(state, _lsh=post)
+        state = upgrade(state)  # the indexes of older checkpoints (see template_index)
         self.__dict__.update(state)
-        ri = self.__dict__.get("rare_index")
-        if ri is not None and ri.sigs is not None:  # older checkpoints: the families' signatures twice
-            ri.sigs = None
         if "_clock" not in state:  # a checkpoint of eager exposure: every prior is exposed up to _now
             self._clock = ExposureClock.resume(self._now, zip(self.priors, self._n_class))
 
@@ -224,10 +204,7 @@ class TemplateSurge(ReportsSurprises):
             if c.last_ts >= horizon and len(cl) <= self.max_keys:
                 break
             del cl[cid]
-            if c.family:
-                self.rare_index.remove(cid, c.sig)
-            else:
-                self._unindex(cid, c.sig)
+            unindex(self, cid, c)
             self._retire(c)
             self.evicted_total += 1
             n += 1
@@ -276,49 +253,28 @@ class TemplateSurge(ReportsSurprises):
         best, best_sim = -1, -1.0
         cands = sorted(set(self._lsh.lookup(bks, q)))  # 32-bit folded keys: proposals, checked below
         if cands:
-            best, best_sim = self._closest(cands, sig)
+            best, best_sim = closest(self, cands, sig)
         # every long text counts in the rare-shingle document frequency
         rare = self.rare.rare_windows(feats.para, ts, feats.cells)
         if best >= 0 and best_sim >= self.similarity:
-            c = self._clusters[best]
-            if _seen(c, event.event_id):
-                return []  # a re-delivery: already counted
-            del self._clusters[best]
-            self._clusters[best] = c  # most recently touched last
-            return self._use(c, event, best_sim)
+            return self._join(best, event, best_sim)
         c = self._found(_Cluster(pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
-        self._index(self._next_id - 1, sig, bks)
+        self._lsh.add(self._next_id - 1, bks)
         out = self._use(c, event, 1.0)
         if rare.shape[0] >= self.rare_min:
             # no near-duplicate: is it a paraphrase of a recent letter's rare content?
             out += self._assign_family(event, rare, length)
         return out
 
-    def _closest(self, cands: list[int], sig: np.ndarray) -> tuple[int, float]:
-        """(id, estimated Jaccard) of the candidate closest to ``sig``, or (-1, -1.0).
-
-        A proposal counts only if it shares a whole band with the text (what sharing a
-        64-bit band key means); one that only shares a folded 32-bit key is dropped. One
-        comparison for all candidates, where recomputing their band keys cost ~30 us each;
-        ties go to the oldest cluster (``cands`` ascend).
-        """
-        cl = self._clusters
-        n = len(cands)
-        # stored signatures are bytes (arrays in older checkpoints: the same buffer)
-        reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32).reshape(n, -1)
-        eq = reps == sig
-        if self.hasher.rows == 4:
-            # a band's 4 equal-flags (one byte each) read as one uint32 are 0x01010101 iff all
-            # are set: one comparison instead of numpy's slower all() over a 3-D reshape
-            shares = (eq.view(np.uint32) == 0x01010101).any(axis=1)
-        else:
-            shares = eq.reshape(n, self.hasher.bands, -1).all(axis=2).any(axis=1)
-        # equal slots of the sharing candidates, -1 for the others (a sharer has >= rows)
-        score = np.where(shares, np.count_nonzero(eq, axis=1), -1)
-        i = int(score.argmax())
-        k = int(score[i])
-        return (cands[i], k / sig.shape[0]) if k >= 0 else (-1, -1.0)
+    def _join(self, cid: int, event: Event, sim: float) -> list[Finding]:
+        """``event`` is a use of existing cluster ``cid`` (either tier), unless re-delivered."""
+        c = self._clusters[cid]
+        if _seen(c, event.event_id):
+            return []  # a re-delivery: already counted
+        del self._clusters[cid]
+        self._clusters[cid] = c  # most recently touched last
+        return self._use(c, event, sim)
 
     def _found(self, c: _Cluster, cls: int) -> _Cluster:
         c.cls = cls
@@ -332,12 +288,7 @@ class TemplateSurge(ReportsSurprises):
         sig = self.rare_hasher.signature(rare)
         cid, sim = self.rare_index.best(sig, self._family_sig)
         if cid >= 0 and sim >= self.rare_similarity:
-            c = self._clusters[cid]
-            if _seen(c, event.event_id):
-                return []
-            del self._clusters[cid]
-            self._clusters[cid] = c
-            return self._use(c, event, sim)
+            return self._join(cid, event, sim)
         c = _Cluster(pack_sig(sig), event.ts, length)
         self.rare_index.add(self._next_id, c.sig)  # the same bytes object: stored once
         self._found(c, FAMILY)
