@@ -2,8 +2,8 @@
 
 The ``_Cluster`` slots class (its compact one-complainant layout and the
 expanded one are described on it), the family class ``FAMILY``, ``_seen``
-(re-delivery check) and ``touch``, which records one use of a cluster under
-the detector's bounds. Moved out of ``detectors.template_surge``, which
+(re-delivery check), ``class_priors`` (the population prior of each class)
+and ``touch``, which records one use of a cluster under the detector's bounds. Moved out of ``detectors.template_surge``, which
 re-exports ``_Cluster`` and ``FAMILY`` (older checkpoints pickled ``_Cluster``
 there).
 """
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from detectors.base import SlotState
-from detectors.rates import RateModel
+from detectors.rates import PopulationPrior, RateModel
 from streamer.events import Event
 
 if TYPE_CHECKING:
     from detectors.template_surge import TemplateSurge
 
-__all__ = ["FAMILY", "touch"]
+__all__ = ["FAMILY", "class_priors", "touch"]
 
 
 class _Cluster(SlotState):
@@ -72,6 +72,22 @@ class _Cluster(SlotState):
 
 
 FAMILY = -1  # a paraphrase family's class: the last population prior
+
+
+def class_priors(prior: float, dispersion: float, r_min: float, rare_dispersion: float, bucket: float,
+                 n_lengths: int) -> list[PopulationPrior]:
+    """One population prior per masked-length class (``n_lengths`` of them), then the
+    paraphrase families' (``FAMILY``, the last).
+
+    Short boilerplate is shared by unrelated people far more often than a long letter
+    is, so each length class learns its own rate. Rare content is by construction
+    rarely shared, so a family's null is close to Poisson: the over-dispersion floor is
+    high (a mixture of organic near-misses must not teach it that bursts are normal).
+    """
+    priors = [PopulationPrior(prior, dispersion, bucket_seconds=bucket, floor=prior, r_min=r_min)
+              for _ in range(n_lengths)]
+    priors.append(PopulationPrior(prior, rare_dispersion, bucket_seconds=bucket, floor=prior, r_min=rare_dispersion))
+    return priors
 
 
 

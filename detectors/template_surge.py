@@ -63,12 +63,12 @@ from detectors.base import Finding
 from detectors.fmt import DAY
 from detectors.paraphrase import RareIndex, RareShingles
 from detectors.postings import Postings
-from detectors.rates import ExposureClock, PopulationPrior
+from detectors.rates import ExposureClock
 from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises
 from detectors.template_findings import template_finding, template_key, template_surprise
 from detectors.template_index import candidates, closest, unindex, upgrade
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
-from detectors.template_state import FAMILY, _Cluster, _seen, touch
+from detectors.template_state import FAMILY, _Cluster, _seen, class_priors, touch
 from detectors.textbatch import Prepared, TextFeatures, prepare_batch, text_features
 from detectors.textsig import MinHasher, pack_sig
 from streamer.events import Event
@@ -129,19 +129,10 @@ class TemplateSurge(ReportsSurprises):
         self.threshold = threshold
         self.critical = critical
         self.bucket = float(bucket)
-        # one population prior per masked-length class: short boilerplate is
-        # shared by unrelated people far more often than a long letter is
         self.length_classes = tuple(length_classes)
-        # (the last prior is for paraphrase families, the rare-content tier)
-        self.priors = [
-            PopulationPrior(prior, prior_dispersion, bucket_seconds=self.bucket, floor=prior, r_min=min_dispersion)
-            for _ in range(len(self.length_classes) + 1)
-        ]
-        # rare content is by construction rarely shared, so a family's null is close to
-        # Poisson: the over-dispersion floor is high (a mixture of organic near-misses
-        # must not teach it that bursts are normal)
-        self.priors.append(PopulationPrior(prior, rare_dispersion, bucket_seconds=self.bucket, floor=prior,
-                                           r_min=rare_dispersion))
+        # one population prior per masked-length class, then the families' (see class_priors)
+        self.priors = class_priors(prior, prior_dispersion, min_dispersion, rare_dispersion, self.bucket,
+                                   len(self.length_classes) + 1)
         self._n_class = [0] * len(self.priors)  # live clusters per class (prior exposure)
         # Population exposure is lazy but exact (see priors.ExposureClock): the clock logs
         # event times and a prior replays what it is owed when read or when its class's
