@@ -38,31 +38,39 @@ The finding key is ``template:<hex>``, a hash of the representative's
 signature: stable across restarts and processes.
 
 Batches: ``prepare(events)`` computes what is pure in the above (mask, length,
-signature, band keys, shingles) for a whole poll at once (``textbatch``), and
-``update`` takes it from there; ``update`` alone computes it per text. Both give
-the same findings and state (tests/test_template_surge.py runs both).
+signature, band keys, shingles) for a whole poll at once, and ``update`` takes
+it from there; ``update`` alone computes it per text. Both give the same
+findings and state (tests/test_template_surge.py runs both).
+
+Modules: ``template_state`` (a cluster's compact and expanded state, and
+``touch``, which records one use of it), ``template_index`` (the LSH index of
+representatives: lookup checks, closest candidate, eviction, older
+checkpoints' layouts), ``textbatch`` (the pure per-text features, per text or
+per batch, and the ``prepare`` cache), ``template_findings`` (key, summary
+and evidence); this one assigns texts to clusters, keeps the priors and
+judges.
 """
 from __future__ import annotations
 
 import bisect
 import math
-import sys
 from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
 
-from detectors.base import Finding, severity_for
-from detectors.fmt import DAY, fmt_span, fmt_window
+from detectors.base import Finding
+from detectors.fmt import DAY
 from detectors.paraphrase import RareIndex, RareShingles
-from detectors.postings import Postings, fold32
-from detectors.rates import ExposureClock, PopulationPrior, RateModel
-from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
+from detectors.postings import Postings
+from detectors.rates import ExposureClock
+from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises
+from detectors.template_findings import template_finding, template_key, template_surprise
+from detectors.template_index import candidates, closest, unindex, upgrade
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
-from detectors.template_state import FAMILY, _Cluster, _seen
-from detectors.textbatch import TextFeatures, features, features_batch
-from detectors.textmask import surely_short
-from detectors.textsig import MinHasher, effective_length, mask, pack_sig, signature_hex
+from detectors.template_state import FAMILY, _Cluster, _seen, class_priors, touch
+from detectors.textbatch import Prepared, TextFeatures, prepare_batch, text_features
+from detectors.textsig import MinHasher, pack_sig
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -75,7 +83,7 @@ class TemplateSurge(ReportsSurprises):
     name = "template_surge"
     # id(event) -> (event, masked length, features or None) of the last ``prepare``d batch;
     # transient (not pickled). The class default serves instances and checkpoints without one.
-    _prep: dict[int, tuple[Event, int, TextFeatures | None]] | None = None
+    _prep: Prepared | None = None
 
     def __init__(
         self,
@@ -121,19 +129,10 @@ class TemplateSurge(ReportsSurprises):
         self.threshold = threshold
         self.critical = critical
         self.bucket = float(bucket)
-        # one population prior per masked-length class: short boilerplate is
-        # shared by unrelated people far more often than a long letter is
         self.length_classes = tuple(length_classes)
-        # (the last prior is for paraphrase families, the rare-content tier)
-        self.priors = [
-            PopulationPrior(prior, prior_dispersion, bucket_seconds=self.bucket, floor=prior, r_min=min_dispersion)
-            for _ in range(len(self.length_classes) + 1)
-        ]
-        # rare content is by construction rarely shared, so a family's null is close to
-        # Poisson: the over-dispersion floor is high (a mixture of organic near-misses
-        # must not teach it that bursts are normal)
-        self.priors.append(PopulationPrior(prior, rare_dispersion, bucket_seconds=self.bucket, floor=prior,
-                                           r_min=rare_dispersion))
+        # one population prior per masked-length class, then the families' (see class_priors)
+        self.priors = class_priors(prior, prior_dispersion, min_dispersion, rare_dispersion, self.bucket,
+                                   len(self.length_classes) + 1)
         self._n_class = [0] * len(self.priors)  # live clusters per class (prior exposure)
         # Population exposure is lazy but exact (see priors.ExposureClock): the clock logs
         # event times and a prior replays what it is owed when read or when its class's
@@ -171,22 +170,9 @@ class TemplateSurge(ReportsSurprises):
         self.rare_index = RareIndex(sigs=False)  # the families hold their signatures
 
     # ---------------------------------------------------------------- index
-    def _index(self, cid: int, sig: np.ndarray | bytes, bks: list[int] | None = None) -> None:
-        self._lsh.add(cid, fold32(self.hasher.band_key_array(sig)).tolist() if bks is None else bks)
-
-    def _unindex(self, cid: int, sig: np.ndarray | bytes) -> None:
-        self._lsh.remove(cid, fold32(self.hasher.band_key_array(sig)).tolist())
-
     def _candidates(self, bks: list[int], q: np.ndarray | None = None) -> list[int]:
-        """Clusters sharing one of the 64-bit band keys ``bks`` (``q``: the same as a uint64
-        array), lowest id first: the index's 32-bit proposals checked against each
-        candidate's full band keys. For inspection and tests; ``_assign`` checks its
-        proposals on the signatures in one step."""
-        q64 = np.asarray(bks, dtype=np.uint64) if q is None else q
-        q32 = fold32(q64)
-        cands = sorted(set(self._lsh.lookup(q32.tolist(), q32)))
-        band_keys = self.hasher.band_key_array
-        return [cid for cid in cands if np.isin(band_keys(self._clusters[cid].sig), q64).any()]
+        """Clusters sharing one of the band keys ``bks`` (see ``template_index.candidates``)."""
+        return candidates(self, bks, q)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -194,18 +180,8 @@ class TemplateSurge(ReportsSurprises):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        lsh = state.get("_lsh")
-        if isinstance(lsh, dict) or lsh.keys.dtype != np.uint32:
-            # a checkpoint from before the packed (dict) or the 32-bit index: re-file
-            post = Postings(np.uint32)
-            for cid, c in state["_clusters"].items():
-                if not c.family:
-                    post.add(cid, fold32(state["hasher"].band_key_array(c.sig)).tolist())
-            state = dict(state, _lsh=post)
+        state = upgrade(state)  # the indexes of older checkpoints (see template_index)
         self.__dict__.update(state)
-        ri = self.__dict__.get("rare_index")
-        if ri is not None and ri.sigs is not None:  # older checkpoints: the families' signatures twice
-            ri.sigs = None
         if "_clock" not in state:  # a checkpoint of eager exposure: every prior is exposed up to _now
             self._clock = ExposureClock.resume(self._now, zip(self.priors, self._n_class))
 
@@ -219,10 +195,7 @@ class TemplateSurge(ReportsSurprises):
             if c.last_ts >= horizon and len(cl) <= self.max_keys:
                 break
             del cl[cid]
-            if c.family:
-                self.rare_index.remove(cid, c.sig)
-            else:
-                self._unindex(cid, c.sig)
+            unindex(self, cid, c)
             self._retire(c)
             self.evicted_total += 1
             n += 1
@@ -237,38 +210,13 @@ class TemplateSurge(ReportsSurprises):
 
         Masks every text that may be long enough, then shingles, MinHashes and
         bands all the long ones in a few numpy calls over the whole batch
-        (``textbatch.features_batch``) where ``update`` alone spends ~15 small
+        (``textbatch.prepare_batch``) where ``update`` alone spends ~15 small
         numpy calls per text. Detection state is not touched: ``update`` finds
-        an event's features by ``id(event)`` (each entry holds its event, so the
-        id cannot be reused by another object while the entry lives) and gives
-        exactly what it gives without them. The previous batch's cache is dropped.
+        an event's features by ``id(event)`` and gives exactly what it gives
+        without them. The previous batch's cache is dropped.
         """
         self._prep = None
-        prep: dict[int, tuple[Event, int, TextFeatures | None]] = {}
-        todo: list[tuple[int, str]] = []
-        longest = max(self.shingle, self.rare_shingle)
-        for event in events:
-            text = event.text
-            if not text or surely_short(text, self.min_chars):
-                continue
-            try:
-                masked = mask(text)
-            except Exception:  # (update raises it where it did before)
-                continue
-            length = effective_length(masked)
-            prep[id(event)] = (event, length, None)
-            if length >= self.min_chars and len(masked) >= longest:
-                todo.append((id(event), masked))
-        if todo and self.hasher.scheme == "oph":
-            try:
-                feats = features_batch([m for _, m in todo], self.hasher, self.shingle, self.rare_shingle, self.rare)
-            except (UnicodeEncodeError, ValueError):  # e.g. a lone surrogate: leave it to update
-                feats = None
-            if feats is not None:
-                for (key, _), f in zip(todo, feats):
-                    event, length, _ = prep[key]
-                    prep[key] = (event, length, f)
-        self._prep = prep
+        self._prep = prepare_batch(self, events)
 
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
@@ -279,25 +227,12 @@ class TemplateSurge(ReportsSurprises):
         if self._start is None:
             self._start = ts
         self._evict()
-        text = event.text
-        if not text:
+        if not event.text:
             return []
-        prep = self._prep.pop(id(event), None) if self._prep else None
-        masked: str | None = None
-        feats: TextFeatures | None = None
-        if prep is not None and prep[0] is event:
-            _, length, feats = prep  # masked and measured by prepare
-        elif surely_short(text, self.min_chars):  # what masking would find, without the regexes
-            length = 0
-        else:
-            masked = mask(text)
-            length = effective_length(masked)
-        if length < self.min_chars:
+        length, feats = text_features(self, event, self._prep.pop(id(event), None) if self._prep else None)
+        if feats is None:
             self.skipped_short += 1
             return []
-        if feats is None:  # (prepared but not batched: mask's LRU still has the text)
-            feats = features(mask(text) if masked is None else masked, self.hasher, self.shingle,
-                             self.rare_shingle)
         out = self._assign(event, feats, length)
         if len(self._clusters) > self.max_keys:
             self._evict()
@@ -309,49 +244,28 @@ class TemplateSurge(ReportsSurprises):
         best, best_sim = -1, -1.0
         cands = sorted(set(self._lsh.lookup(bks, q)))  # 32-bit folded keys: proposals, checked below
         if cands:
-            best, best_sim = self._closest(cands, sig)
+            best, best_sim = closest(self, cands, sig)
         # every long text counts in the rare-shingle document frequency
         rare = self.rare.rare_windows(feats.para, ts, feats.cells)
         if best >= 0 and best_sim >= self.similarity:
-            c = self._clusters[best]
-            if _seen(c, event.event_id):
-                return []  # a re-delivery: already counted
-            del self._clusters[best]
-            self._clusters[best] = c  # most recently touched last
-            return self._use(c, event, best_sim)
+            return self._join(best, event, best_sim)
         c = self._found(_Cluster(pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
-        self._index(self._next_id - 1, sig, bks)
+        self._lsh.add(self._next_id - 1, bks)
         out = self._use(c, event, 1.0)
         if rare.shape[0] >= self.rare_min:
             # no near-duplicate: is it a paraphrase of a recent letter's rare content?
             out += self._assign_family(event, rare, length)
         return out
 
-    def _closest(self, cands: list[int], sig: np.ndarray) -> tuple[int, float]:
-        """(id, estimated Jaccard) of the candidate closest to ``sig``, or (-1, -1.0).
-
-        A proposal counts only if it shares a whole band with the text (what sharing a
-        64-bit band key means); one that only shares a folded 32-bit key is dropped. One
-        comparison for all candidates, where recomputing their band keys cost ~30 us each;
-        ties go to the oldest cluster (``cands`` ascend).
-        """
-        cl = self._clusters
-        n = len(cands)
-        # stored signatures are bytes (arrays in older checkpoints: the same buffer)
-        reps = np.frombuffer(b"".join([cl[cid].sig for cid in cands]), dtype=np.uint32).reshape(n, -1)
-        eq = reps == sig
-        if self.hasher.rows == 4:
-            # a band's 4 equal-flags (one byte each) read as one uint32 are 0x01010101 iff all
-            # are set: one comparison instead of numpy's slower all() over a 3-D reshape
-            shares = (eq.view(np.uint32) == 0x01010101).any(axis=1)
-        else:
-            shares = eq.reshape(n, self.hasher.bands, -1).all(axis=2).any(axis=1)
-        # equal slots of the sharing candidates, -1 for the others (a sharer has >= rows)
-        score = np.where(shares, np.count_nonzero(eq, axis=1), -1)
-        i = int(score.argmax())
-        k = int(score[i])
-        return (cands[i], k / sig.shape[0]) if k >= 0 else (-1, -1.0)
+    def _join(self, cid: int, event: Event, sim: float) -> list[Finding]:
+        """``event`` is a use of existing cluster ``cid`` (either tier), unless re-delivered."""
+        c = self._clusters[cid]
+        if _seen(c, event.event_id):
+            return []  # a re-delivery: already counted
+        del self._clusters[cid]
+        self._clusters[cid] = c  # most recently touched last
+        return self._use(c, event, sim)
 
     def _found(self, c: _Cluster, cls: int) -> _Cluster:
         c.cls = cls
@@ -365,12 +279,7 @@ class TemplateSurge(ReportsSurprises):
         sig = self.rare_hasher.signature(rare)
         cid, sim = self.rare_index.best(sig, self._family_sig)
         if cid >= 0 and sim >= self.rare_similarity:
-            c = self._clusters[cid]
-            if _seen(c, event.event_id):
-                return []
-            del self._clusters[cid]
-            self._clusters[cid] = c
-            return self._use(c, event, sim)
+            return self._join(cid, event, sim)
         c = _Cluster(pack_sig(sig), event.ts, length)
         self.rare_index.add(self._next_id, c.sig)  # the same bytes object: stored once
         self._found(c, FAMILY)
@@ -395,7 +304,7 @@ class TemplateSurge(ReportsSurprises):
     def _use(self, c: _Cluster, event: Event, sim: float) -> list[Finding]:
         """Count one use of cluster ``c``; judge it; learn what is normal."""
         ts = event.ts
-        before = self._touch(c, event, sim)
+        before = touch(self, c, event, sim)
         if before is None:
             return []
         f, score, burst = self._judge(c, event)
@@ -410,81 +319,7 @@ class TemplateSurge(ReportsSurprises):
             c.rate.hot = True
         return [f] if f is not None else []
 
-    def _touch(self, c: _Cluster, event: Event, sim: float) -> float | None:
-        """Record one use. If it added a complainant other than the founder,
-        return what the cluster's open bucket held before; else None."""
-        ts = event.ts
-        prev_last = c.last_ts
-        c.last_ts = max(prev_last, ts)
-        n_before = c.n_events
-        c.n_events = n_before + 1
-        # (0.0 + sim is sim: the founder's sum is the caller's float, not a new one)
-        c.sim_sum = sim if n_before == 0 else c.sim_sum + sim
-        # one id as the bare string, then a plain list (a deque is ~600 B): most
-        # templates keep one id
-        ev = c.events
-        if ev is None:
-            c.events = event.event_id
-        else:
-            if type(ev) is str:
-                ev = c.events = [ev]
-            ev.append(event.event_id)
-            if len(ev) > self.max_event_ids:
-                del ev[0]
-        m = c.members
-        if m is None or type(m) is not dict:
-            # compact while one complainant at one institution (see _Cluster)
-            inst = sys.intern(event.institution)
-            if type(m) is str:  # (complainant, institution, institution_ts) in two bare strings
-                m = (m, c.insts, prev_last)
-            if self.max_members >= 1 and self.max_insts >= 1 and (
-                    m is None  # the founder
-                    or (m[0] == event.complainant and m[1] == inst and prev_last >= ts - self.window)):
-                # the founder (again, at the same institution), there at ts
-                who = event.complainant if m is None else m[0]
-                if ts >= prev_last:  # ts is last_ts: two strings, no tuple
-                    c.members, c.insts = who, inst
-                else:
-                    c.members, c.insts = (who, inst, ts), None
-                return None
-            # anything else: expand (the founder was last seen at prev_last) and go on as ever
-            c.members, c.insts = ({}, {}) if m is None else ({m[0]: prev_last}, {m[1]: m[2]})
-        if event.institution not in c.insts and len(c.insts) >= self.max_insts:
-            del c.insts[min(c.insts, key=c.insts.__getitem__)]
-        c.insts[sys.intern(event.institution)] = ts  # interned: clusters at one bank share the name
-        members = c.members
-        lo = ts - self.window
-        if members and next(iter(members.values())) < lo:
-            for m in [m for m, last in members.items() if last < lo]:
-                del members[m]
-        who = event.complainant
-        prev = members.pop(who, None)
-        members[who] = ts if prev is None else max(prev, ts)
-        if prev is not None:
-            return None
-        if len(members) > self.max_members:
-            del members[next(iter(members))]
-        rate = c.rate
-        if rate is None:
-            if c.n_events == 1:
-                return None  # the founder: see below
-            # Made with the second complainant, not the founder (most templates
-            # never get one, and a RateModel is ~1 KB), replaying what the founder
-            # would have done to it first, so the state is the same.
-            rate = c.rate = RateModel(bucket_seconds=self.bucket)
-            if c.family:
-                # a family's founder is why it exists: not an arrival to test, and
-                # counting it would put a 1 into the baseline's first bucket, teaching
-                # a slow campaign (2-6 letters a day) that a letter a day is normal
-                rate.advance(c.first_ts)
-            else:
-                rate.add(c.first_ts, 1.0)  # near-duplicates condition on it instead (given=1)
-        return rate.add(ts, 1.0)
-
-    @staticmethod
-    def _key_of(c: _Cluster) -> str:
-        """The cluster's public key, a hash of its signature (made when something reports it)."""
-        return "template:" + signature_hex(c.sig)
+    _key_of = staticmethod(template_key)  # (tests and older callers name it here)
 
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score, uncorrected score of the one-bucket window)."""
@@ -498,55 +333,13 @@ class TemplateSurge(ReportsSurprises):
         burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
         if s.score < self.threshold or n < 3:
             if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
-                self._report(Surprise(
-                    self.name, self._key_of(c), round(s.score, 3), ts, event.event_id, list(c.events or ()),
-                    frozenset(c.members), "A paraphrased letter template" if c.family else "One letter template",
-                    {"distinct_complainants": n, "tier": "paraphrase" if c.family else "near_duplicate",
-                     "institutions": len(c.insts), "baseline_per_30d": round(s.baseline * 30 * DAY / self.bucket, 6)}))
+                self._report(template_surprise(self, c, event, s, n))
             return None, s.score, burst
         if self._warm(ts):
             return None, s.score, burst  # still learning what normal looks like
         c.fired = n
         self.findings_total += 1
-        key = self._key_of(c)
-        lo = ts - self.window
-        insts = sum(1 for t in c.insts.values() if t >= lo)
-        span = ts - c.first_ts if n > 1 else 0.0
-        per30 = s.baseline * 30 * DAY / self.bucket
-        sim = c.sim_sum / max(1, c.n_events)
-        kind = "A paraphrased letter template (shared rare phrasing" if c.family else "One letter template (mean similarity"
-        summary = (
-            f"{kind} {sim:.2f}) was used for {n} complainants at {insts} "
-            f"institution{'s' if insts != 1 else ''} in {fmt_span(max(span, 60.0))}; its baseline is 1 complainant"
-            f" plus {per30:.2g} more per 30 days (p={s.p_value:.1g})."
-        )
-        return Finding(
-            detector=self.name,
-            key=key,
-            score=round(s.score, 3),
-            ts=ts,
-            trigger_id=event.event_id,
-            event_ids=list(c.events or ()),
-            summary=summary,
-            severity=severity_for(s.score, warning=self.threshold, critical=self.critical),
-            evidence={
-                "distinct_complainants": n,
-                "institutions": insts,
-                "similarity": round(sim, 3),
-                "window": fmt_window(self.window),
-                "span_seconds": round(span, 1),
-                "scored_window": fmt_window(s.window),
-                "rate": s.observed,  # extra complainants in the scored window
-                "rate_per_day": round(s.observed * DAY / s.window, 3),
-                "expected_in_window": round(s.expected, 6),
-                "baseline_per_30d": round(per30, 6),
-                "p_value": s.p_value,
-                "events": c.n_events,
-                "masked_length": c.length,
-                "tier": "paraphrase" if c.family else "near_duplicate",
-            },
-        ), s.score, burst
-
+        return template_finding(self, c, event, s, n), s.score, burst
 
     # ---------------------------------------------------------------- gauges
     def stats(self) -> dict[str, float]:

@@ -15,18 +15,28 @@ computes every rolling window hash once over the concatenation: a window's
 hash depends only on its own characters, so slicing each text's windows out
 of it gives its hashes exactly (the few windows that straddle two texts are
 computed and ignored).
+
+``prepare_batch`` and ``text_features`` are the detector's two ends of this:
+the first masks and measures a poll's texts and batches the long ones (what
+``TemplateSurge.prepare`` caches), the second gives ``update`` one event's
+length and features, from that cache or computed afresh.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from detectors.paraphrase import RareShingles
 from detectors.postings import fold32
-from detectors.textsig import _C1, _P, _S26, MinHasher, _mix64_inplace, rolling_hashes
+from detectors.textmask import surely_short
+from detectors.textsig import _C1, _P, _S26, MinHasher, _mix64_inplace, effective_length, mask, rolling_hashes
+from streamer.events import Event
 
-__all__ = ["TextFeatures", "features", "features_batch"]
+if TYPE_CHECKING:
+    from detectors.template_surge import TemplateSurge
+
+__all__ = ["TextFeatures", "features", "features_batch", "prepare_batch", "text_features"]
 
 _MAX64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -46,6 +56,10 @@ class TextFeatures:
     def __init__(self, sig: np.ndarray, q: np.ndarray, bks: list[int], para: np.ndarray,
                  cells: np.ndarray | None) -> None:
         self.sig, self.q, self.bks, self.para, self.cells = sig, q, bks, para, cells
+
+
+#: ``TemplateSurge._prep``: id(event) -> (event, masked length, features or None)
+Prepared = dict[int, tuple[Event, int, TextFeatures | None]]
 
 
 def features(masked: str, hasher: MinHasher, shingle: int, rare_shingle: int) -> TextFeatures:
@@ -84,6 +98,63 @@ def features_batch(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare
 
 
 _SLICE = 16384
+
+
+def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
+    """Mask and measure every text of ``events`` that may be long enough, and batch the
+    features of the long ones (``features_batch``), keyed by ``id(event)``.
+
+    Each entry holds its event, so the id cannot be reused by another object while
+    the entry lives. A text that fails here is left out (or left without features),
+    so ``update`` computes it itself and raises where it did before.
+    """
+    prep: Prepared = {}
+    todo: list[tuple[int, str]] = []
+    longest = max(det.shingle, det.rare_shingle)
+    for event in events:
+        text = event.text
+        if not text or surely_short(text, det.min_chars):
+            continue
+        try:
+            masked = mask(text)
+        except Exception:  # (update raises it where it did before)
+            continue
+        length = effective_length(masked)
+        prep[id(event)] = (event, length, None)
+        if length >= det.min_chars and len(masked) >= longest:
+            todo.append((id(event), masked))
+    if todo and det.hasher.scheme == "oph":
+        try:
+            feats = features_batch([m for _, m in todo], det.hasher, det.shingle, det.rare_shingle, det.rare)
+        except (UnicodeEncodeError, ValueError):  # e.g. a lone surrogate: leave it to update
+            feats = None
+        if feats is not None:
+            for (key, _), f in zip(todo, feats):
+                event, length, _ = prep[key]
+                prep[key] = (event, length, f)
+    return prep
+
+
+def text_features(det: TemplateSurge, event: Event, prep: tuple[Event, int, TextFeatures | None] | None
+                  ) -> tuple[int, TextFeatures | None]:
+    """(masked length, features) of ``event``'s (non-empty) text; features None when the
+    length is under ``det.min_chars``. ``prep``: its entry of the prepared batch, if any
+    (used only if it is this very event object)."""
+    masked: str | None = None
+    feats: TextFeatures | None = None
+    text = event.text
+    if prep is not None and prep[0] is event:
+        _, length, feats = prep  # masked and measured by prepare
+    elif surely_short(text, det.min_chars):  # what masking would find, without the regexes
+        length = 0
+    else:
+        masked = mask(text)
+        length = effective_length(masked)
+    if length < det.min_chars:
+        return length, None
+    if feats is None:  # (prepared but not batched: mask's LRU still has the text)
+        feats = features(mask(text) if masked is None else masked, det.hasher, det.shingle, det.rare_shingle)
+    return length, feats
 
 
 def _features_slice(maskeds: Sequence[str], hasher: MinHasher, shingle: int, rare_shingle: int,
