@@ -41,11 +41,11 @@ State: plain lists and tuples, pickles; no salted ``hash()``.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable
 
 from detectors.base import SlotState
+from detectors.textmask import surely_short
 from detectors.textsig import effective_length, mask
 from streamer.events import Event
 
@@ -64,17 +64,9 @@ def _h64(s: str) -> int:
     return int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "big")
 
 
-def _surely_short(text: str, min_text: int) -> bool:
-    """True when ``effective_length(mask(text)) < min_text`` is certain without masking.
-
-    Masking never makes a text longer than the longer of it and its NFKC
-    form: every replacement puts one placeholder for one or more characters,
-    the rest only strips, and ``str.lower`` lengthens nothing but U+0130. Most
-    hotline records are this short, so they skip the regex passes.
-    """
-    if len(text) >= min_text or "\u0130" in text:
-        return False
-    return unicodedata.is_normalized("NFKC", text) or len(unicodedata.normalize("NFKC", text)) < min_text
+# the template detector's length bound, shared (it was written here first and again
+# there); the old name stays for importers (complainant_fanout re-exports it)
+_surely_short = surely_short
 
 
 def _fp(text: str, min_text: int, chars: int) -> tuple[int | None, int | None]:
