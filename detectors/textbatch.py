@@ -113,7 +113,11 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
     longest = max(det.shingle, det.rare_shingle)
     for event in events:
         text = event.text
-        if not text or surely_short(text, det.min_chars):
+        if not text:
+            continue
+        if surely_short(text, det.min_chars):
+            # recorded, so ``update`` does not test it again (length 0: what it takes it as)
+            prep[id(event)] = (event, 0, None)
             continue
         try:
             masked = mask(text)

@@ -190,3 +190,29 @@ def test_surely_short_never_skips_a_text_that_masks_long_enough():
     assert effective_length(mask("㍻" * 20)) == 40 and not surely_short("㍻" * 20, 40)
     assert surely_short("㍻" * 19, 40)
     assert not surely_short("İ" * 20, 40)  # lower() makes it 40 characters (before the strip)
+
+
+def test_surely_short_spares_nfkc_when_no_character_expands(monkeypatch):
+    """Full-width punctuation ("，" -> ",") makes a Chinese record non-NFKC but cannot lengthen
+    it: surely_short answers without normalising, and the expanding-character class agrees
+    with unicodedata on every BMP character."""
+    import unicodedata
+
+    from detectors import textmask
+
+    rx = textmask._expanding()
+    for c in range(0x10000):
+        assert (rx.search(chr(c)) is None) == (len(unicodedata.normalize("NFKD", chr(c))) == 1), hex(c)
+    assert rx.search("\U0001d400") is not None  # outside the BMP: always normalised
+    text = "客户来电称催收人员上门催收，已提交专员处理："
+    assert not unicodedata.is_normalized("NFKC", text)
+    real = unicodedata.normalize
+
+    def no_nfkc(form: str, s: str) -> str:
+        assert form != "NFKC", s  # the shortcut must not need it here
+        return real(form, s)
+
+    monkeypatch.setattr(textmask.unicodedata, "normalize", no_nfkc)
+    assert textmask.surely_short(text, 40) and not textmask.surely_short(text, len(text))
+    with pytest.raises(AssertionError):
+        textmask.surely_short("㍻，" * 5, 40)  # an expanding character: normalised
