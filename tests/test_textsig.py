@@ -216,3 +216,27 @@ def test_surely_short_spares_nfkc_when_no_character_expands(monkeypatch):
     assert textmask.surely_short(text, 40) and not textmask.surely_short(text, len(text))
     with pytest.raises(AssertionError):
         textmask.surely_short("㍻，" * 5, 40)  # an expanding character: normalised
+
+
+def test_batch_densification_borrows_as_the_full_probe_order_does():
+    """textbatch._borrow (first probe steps for all, the rest for the few left) picks the
+    same bin as argmax over each whole probe order, also when no bin is full; and the
+    batch signatures of texts with few windows (many empty bins, so the fallback runs)
+    equal the one-text ones."""
+    from detectors.paraphrase import RareShingles
+    from detectors.textbatch import _borrow, features, features_batch
+    from detectors.textsig import MinHasher
+
+    h = MinHasher()
+    rng = np.random.default_rng(0)
+    for frac in (0.05, 0.3, 0.6, 0.9, 0.99, 1.0):
+        full = rng.random((300, 64)) > frac
+        full[0] = False  # no full bin at all: argmax gives the first probe
+        te, be = np.nonzero(~full)
+        order = h.probe[be]
+        want = order[np.arange(te.shape[0]), full[te[:, None], order].argmax(axis=1)]
+        assert (_borrow(h.probe, full, te, be) == want).all(), frac
+    texts = ["".join(chr(0x4E00 + int(c)) for c in rng.integers(0, 500, n)) for n in (4, 5, 9, 20, 40, 120)]
+    batch = features_batch(texts, h, 4, 3, RareShingles())
+    for text, f in zip(texts, batch):
+        assert (f.sig == features(text, h, 4, 3).sig).all()
