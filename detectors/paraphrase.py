@@ -106,7 +106,7 @@ class RareShingles:
         return self.rare_windows(hashes, ts, unique=True)
 
     def rare_windows(self, windows: np.ndarray, ts: float, cells: np.ndarray | None = None,
-                     unique: bool = False) -> np.ndarray:
+                     unique: bool = False, dedupe: bool = True) -> np.ndarray:
         """``rare(sort_unique(windows), ts)``: the sorted unique rare hashes of a
         multiset, with the same counting, without sorting all of it.
 
@@ -115,7 +115,9 @@ class RareShingles:
         and it is the (few) rare hashes that get sorted, not the whole text's.
         ``cells``: ``_cells(windows)`` if the caller has it (a pure function of the
         hashes, computed for a whole batch ahead); ``unique``: ``windows`` is
-        already sorted and unique.
+        already sorted and unique; ``dedupe=False``: the rare windows as they come (text
+        order, repeats kept), for a caller that needs the set only when it is large
+        enough (at most as many as this) and so mostly skips the sort.
         """
         self._decay_to(ts)
         if windows.shape[0] == 0:
@@ -132,7 +134,7 @@ class RareShingles:
         cur = flat.take(cells)  # (a quarter faster than flat[cells]; the same values)
         if self.docs >= self.min_docs:
             out = windows[cur.min(axis=0) <= self.max_df * self.docs]
-            if not unique:
+            if not unique and dedupe:
                 out = sort_unique(out)
         else:  # too few letters yet to know what is common: nothing counts as rare
             out = windows[:0]

@@ -70,7 +70,7 @@ from detectors.template_index import candidates, closest, unindex, upgrade
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
 from detectors.template_state import FAMILY, _Cluster, _seen, class_priors, touch
 from detectors.textbatch import Prepared, TextFeatures, prepare_batch, text_features
-from detectors.textsig import MinHasher, pack_sig
+from detectors.textsig import MinHasher, pack_sig, sort_unique
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -245,15 +245,16 @@ class TemplateSurge(ReportsSurprises):
         cands = sorted(set(self._lsh.lookup(bks, q)))  # 32-bit folded keys: proposals, checked below
         if cands:
             best, best_sim = closest(self, cands, sig)
-        # every long text counts in the rare-shingle document frequency
-        rare = self.rare.rare_windows(feats.para, ts, feats.cells)
+        # every long text counts in the rare-shingle document frequency; its rare windows
+        # are de-duplicated below only if there are enough of them even with repeats
+        rare = self.rare.rare_windows(feats.para, ts, feats.cells, dedupe=False)
         if best >= 0 and best_sim >= self.similarity:
             return self._join(best, event, best_sim)
         c = self._found(_Cluster(pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
         self._lsh.add(self._next_id - 1, bks)
         out = self._use(c, event, 1.0)
-        if rare.shape[0] >= self.rare_min:
+        if rare.shape[0] >= self.rare_min and (rare := sort_unique(rare)).shape[0] >= self.rare_min:
             # no near-duplicate: is it a paraphrase of a recent letter's rare content?
             out += self._assign_family(event, rare, length)
         return out

@@ -107,3 +107,22 @@ def test_rare_index_checkpoint_with_64_bit_keys_is_refiled():
     ri = RareIndex.__new__(RareIndex)
     ri.__setstate__({"sigs": {7: sig}, "post": old})
     assert ri.post.keys.dtype == np.uint32 and ri.best(sig) == (7, 1.0)
+
+
+def test_rare_windows_without_dedupe_counts_alike_and_keeps_repeats():
+    """dedupe=False leaves the sort to the caller: the same sketch afterwards, and the
+    rare windows with repeats, whose sorted unique set is what dedupe=True returns."""
+    from detectors.textsig import rolling_hashes, sort_unique
+
+    rng = random.Random(3)
+    a, b = RareShingles(min_docs=5), RareShingles(min_docs=5)
+    seen_repeats = False
+    for i in range(40):
+        text = mask(covert_letter(rng, i) * (1 + i % 2))  # every other letter twice: repeated windows
+        (w,) = rolling_hashes(text, (3,))
+        want = a.rare_windows(w, float(i))
+        got = b.rare_windows(w, float(i), dedupe=False)
+        assert np.array_equal(sort_unique(got), want)
+        seen_repeats |= got.shape[0] > want.shape[0] > 0
+        assert np.array_equal(a.counts, b.counts) and a.docs == b.docs
+    assert seen_repeats
