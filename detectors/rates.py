@@ -364,13 +364,19 @@ class RateModel(SlotState):
         best = (-1.0, 0.0, 0.0, 0.0)
         raws = []
         sums = self.window_sums(ts, scales)
+        # a key younger than the shorter windows has the same (obs, mu) in several of them
+        # (expected counts are clipped to its age): the tail is computed once for those
+        last_obs = last_mu = raw = None
         for s, total in zip(scales, sums):
             obs = total - given
             mu = m * min(s, age) / self.bucket_seconds
-            if mu <= 0.0:
+            if obs == last_obs and mu == last_mu:
+                pass  # raw: the same pure function of the same numbers
+            elif mu <= 0.0:
                 raw = MAX_SCORE if obs > 0 else 0.0
             else:
                 raw = surprise(obs, mu, mu + mu * mu / r if r != math.inf else None)
+            last_obs, last_mu = obs, mu
             raws.append(raw)
             if raw > best[0]:
                 best = (raw, s, obs, mu)

@@ -317,3 +317,32 @@ def test_rate_models_share_equal_small_counts_and_bucket_indices_within_a_bound(
     for day in range(R._MAX_SHARED_BUCKETS + 10):
         RateModel(bucket_seconds=DAY).add((1000 + day) * DAY)
     assert len(R._SHARED_BUCKETS) <= R._MAX_SHARED_BUCKETS
+
+
+def test_score_computes_a_tail_once_for_windows_with_the_same_count_and_mean(monkeypatch):
+    """A key younger than a day has the same (obs, mu) in its 1/7/30-day windows: one tail
+    computation serves them, and every window's raw score is still what surprise() gives."""
+    import detectors.rates as rates
+    from detectors.tails import surprise
+
+    calls = []
+
+    def counted(k, mean, var=None):
+        calls.append((k, mean, var))
+        return surprise(k, mean, var)
+
+    monkeypatch.setattr(rates, "surprise", counted)
+    scales = (DAY, 7 * DAY, 30 * DAY)
+    young = RateModel(bucket_seconds=DAY)
+    for i in range(5):
+        young.add(1000.0 + i)
+    s = young.score(1010.0, scales, baseline=(0.2, 0.5), since=1000.0)
+    assert len(calls) == 1 and s.per_scale == (s.per_scale[0],) * 3
+    assert s.per_scale[0] == surprise(5, 0.2, 0.2 + 0.2 * 0.2 / (0.2 * 0.2 / 0.3))
+    calls.clear()
+    old = RateModel(bucket_seconds=DAY)
+    for t in (0.0, 3 * DAY, 20 * DAY, 20 * DAY + 1):
+        old.add(t)
+    s = old.score(20 * DAY + 2, scales, baseline=(0.2, 0.5), since=0.0)
+    assert len(calls) == 3  # different windows, different sums: each its own tail
+    assert [surprise(*c) for c in calls] == list(s.per_scale)
