@@ -226,10 +226,17 @@ class TemplateSurge(ReportsSurprises):
             self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)
         if self._start is None:
             self._start = ts
-        self._evict()
+        cl = self._clusters
+        # _evict's own first test, without the call on the ~all events where it finds nothing
+        if cl and (len(cl) > self.max_keys or next(iter(cl.values())).last_ts < self._now - self.ttl):
+            self._evict()
         if not event.text:
             return []
-        length, feats = text_features(self, event, self._prep.pop(id(event), None) if self._prep else None)
+        prep = self._prep.pop(id(event), None) if self._prep else None
+        if prep is not None and prep[0] is event and prep[1] < self.min_chars:
+            self.skipped_short += 1  # measured short by prepare (most records): nothing to compute
+            return []
+        length, feats = text_features(self, event, prep)
         if feats is None:
             self.skipped_short += 1
             return []
