@@ -166,8 +166,10 @@ class SeriesModel:
         z_min: float = 1.0,
         alpha_long: float = 0.0,
         step: float = 1.0,
+        continuous_scales: tuple[int, ...] = (),
     ) -> None:
         self.scales = tuple(int(s) for s in scales)
+        self.continuous_scales = tuple(int(s) for s in continuous_scales)
         self.step = float(step)
         self.two_sided = two_sided
         self.down_weight = float(down_weight)
@@ -176,11 +178,14 @@ class SeriesModel:
         self.hot_level = float(hot_level)
         self.hot_max = int(hot_max)
         self.z_min = float(z_min)
+        all_scales = self.scales + self.continuous_scales
         self.rm = RateModel(bucket_seconds=self.step, fading_factor=alpha, max_idle=0,
-                            max_recent=max(self.scales) + 1)
+                            max_recent=max(all_scales) + 1)
         self._secs = tuple(s * self.step for s in self.scales)
-        ntests = len(self.scales) * (2 if two_sided else 1)
-        self._bonf = math.log10(ntests) if ntests > 1 else 0.0
+        self._secs_cont = tuple(s * self.step for s in all_scales)
+        sides = 2 if two_sided else 1
+        self._bonf = _bonferroni(len(self.scales) * sides)
+        self._bonf_cont = _bonferroni(len(all_scales) * sides)
         self.i = 0  # samples seen
         self.counts = True  # every value so far a non-negative integer
         self.vmin = 0.0  # running minimum (shift for negative values)
@@ -192,7 +197,7 @@ class SeriesModel:
         self.long_m2 = 0.0  # EW mean of its square
         self._prev_m = None  # baseline mean before the current sample
         # signed surprise of each window length at the last sample (+ surge, - drop; uncorrected)
-        self.per_scale = [0.0] * len(self.scales)
+        self.per_scale = [0.0] * len(all_scales)
 
     def update(self, value: float, ts: float | None = None) -> SeriesScore:
         """Add the next sample and return its surprise. ``ts`` is accepted for
@@ -226,11 +231,17 @@ class SeriesModel:
             v = m
         excess = v - m
         r = m * m / excess if excess > 1e-300 else math.inf
-        sums = rm.window_sums(t, self._secs)
+        if self.counts or not self.continuous_scales:
+            scales, secs, bonf = self.scales, self._secs, self._bonf
+        else:
+            scales, secs, bonf = self.scales + self.continuous_scales, self._secs_cont, self._bonf_cont
+        sums = rm.window_sums(t, secs)
         best = 0.0
         best_k, best_dir, best_obs, best_mu = 0, 0, 0.0, 0.0
         per_scale = self.per_scale
-        for j, (k, total) in enumerate(zip(self.scales, sums)):
+        for j in range(len(scales), len(per_scale)):
+            per_scale[j] = 0.0
+        for j, (k, total) in enumerate(zip(scales, sums)):
             per_scale[j] = 0.0
             obs = total / u
             mu = m * k
@@ -248,7 +259,7 @@ class SeriesModel:
                 per_scale[j] = -s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
-        sc = max(0.0, best - self._bonf)
+        sc = max(0.0, best - bonf)
         if self.alpha_long > 0.0:
             self._learn_long()
         if sc >= self.hot_level and self.hot_run < self.hot_max:
@@ -284,6 +295,11 @@ class SeriesModel:
         self.long_m += a * (m - self.long_m)
         self.long_m2 += a * (m * m - self.long_m2)
         self.long_n += 1
+
+
+def _bonferroni(ntests: int) -> float:
+    """``log10`` of the number of tests (0 for a single test)."""
+    return math.log10(ntests) if ntests > 1 else 0.0
 
 
 def _quasi_up(obs: float, mu: float) -> float:
