@@ -238,3 +238,39 @@ def test_report_reads_the_published_subset_table_from_the_readme(tmp_path):
     t = nab_report.published_subset_table(str(readme))
     assert t["ARTime"]["realTweets"] == (83.17, 74.58, 88.78)
     assert t["null"]["realAWSCloudwatch"] == (0.0, 0.0, 0.0)
+
+
+def test_param_overrides_parse_literals_and_reject_unknown_names():
+    p = nab.with_overrides(nab.PARAMS, ["confirm=0", "continuous_scales=()", "break_margin=None",
+                                        "emit=surprise"])
+    assert (p.confirm, p.continuous_scales, p.break_margin, p.emit) == (0, (), None, "surprise")
+    assert nab.PARAMS.confirm == 2  # the default set is untouched
+    with pytest.raises(SystemExit):
+        nab.with_overrides(nab.PARAMS, ["bogus=1"])
+
+
+def _daily_spikes(phase_shift_last: int):
+    """Counts with a spike at the same time every day (288 samples a day) for 12 days;
+    the last day's spike is moved by ``phase_shift_last`` samples."""
+    values = [float(v) for v in _counts(288 * 13, 4.0, seed=17)]
+    for day in range(12):
+        at = 288 * day + 150 + (phase_shift_last if day == 11 else 0)
+        values[at:at + 3] = [60.0, 60.0, 60.0]
+    return values, 288 * 11 + 150 + phase_shift_last
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_a_spike_seen_at_this_time_on_earlier_days_is_discounted(shift):
+    values, last = _daily_spikes(shift)
+    off = nab.score_series(values, nab.Params(season=0, break_margin=None))
+    on = nab.score_series(values, nab.Params(break_margin=None))
+    assert max(off[last:last + 5]) > 0.0
+    # ten earlier days showed this level within +- season_slack samples of this time of day
+    assert max(on[last:last + 5]) < max(off[last:last + 5])
+
+
+def test_a_spike_at_a_new_time_of_day_is_not_discounted():
+    values, last = _daily_spikes(100)  # far outside the slack
+    off = nab.score_series(values, nab.Params(season=0, break_margin=None))
+    on = nab.score_series(values, nab.Params(break_margin=None))
+    assert max(on[last:last + 5]) == max(off[last:last + 5]) > 0.0
