@@ -289,7 +289,8 @@ def with_overrides(params: Params, items: list[str]) -> Params:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in names:
-            raise SystemExit(f"error: --param wants NAME=VALUE with NAME one of {sorted(names)}, got {item!r}")
+            raise SystemExit(f"error: --param wants NAME=VALUE with NAME one of {sorted(names)}, "
+                             f"got {item!r}")
         try:
             kw[name] = ast.literal_eval(text)
         except (ValueError, SyntaxError):

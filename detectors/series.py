@@ -28,7 +28,8 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    baseline with the negative binomial of ``rates.surprise`` (per-bucket
    dispersion ``r = mean**2 / (var - mean)`` kept across window lengths, as
    ``RateModel.score`` does); with ``two_sided`` the lower tail too (a drop),
-   weighted by ``down_weight``. With ``alpha_long`` the dispersion is at
+   weighted by ``down_weight``; continuous metrics also test ``continuous_scales``.
+   With ``alpha_long`` the dispersion is at
    least the series' long-run burstiness (see the class docstring). The best
    ``-log10 p`` over windows and sides is Bonferroni-corrected by
    ``log10(number of tests)``.
@@ -150,6 +151,10 @@ class SeriesModel:
         How bursty a series is, is a long-run property; its level is local.
     z_min: windows less than ``z_min`` standard deviations from their mean are
         not tested (their p-value is large anyway; saves time).
+    continuous_scales: extra window lengths tested only while the series is not a
+        count series (a continuous metric): level shifts and ramps in server metrics
+        need a long window, count spikes do not. The Bonferroni correction counts
+        the tests actually made. Empty (the default) leaves the model unchanged.
     """
 
     def __init__(

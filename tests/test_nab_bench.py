@@ -182,7 +182,8 @@ def test_novelty_re_ranks_the_alarm_rows_and_confirm_delays_each_by_its_samples(
     # without confirmation or break-through the alarm rows are the surprise emission's onsets
     assert _rows(nab.score_series(values, p)) == onsets
     # with confirmation each emits `confirm` samples later (and ranks the burst's sum)
-    assert _rows(nab.score_series(values, nab.Params(confirm=2, break_margin=None))) == [i + 2 for i in onsets]
+    confirmed = nab.score_series(values, nab.Params(confirm=2, break_margin=None))
+    assert _rows(confirmed) == [i + 2 for i in onsets]
 
 
 def test_confirmed_novelty_ranks_a_sustained_burst_above_a_one_sample_blip_of_about_the_same_height():
