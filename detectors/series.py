@@ -28,7 +28,8 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    baseline with the negative binomial of ``rates.surprise`` (per-bucket
    dispersion ``r = mean**2 / (var - mean)`` kept across window lengths, as
    ``RateModel.score`` does); with ``two_sided`` the lower tail too (a drop),
-   weighted by ``down_weight``. With ``alpha_long`` the dispersion is at
+   weighted by ``down_weight``; continuous metrics also test ``continuous_scales``.
+   With ``alpha_long`` the dispersion is at
    least the series' long-run burstiness (see the class docstring). The best
    ``-log10 p`` over windows and sides is Bonferroni-corrected by
    ``log10(number of tests)``.
@@ -150,6 +151,10 @@ class SeriesModel:
         How bursty a series is, is a long-run property; its level is local.
     z_min: windows less than ``z_min`` standard deviations from their mean are
         not tested (their p-value is large anyway; saves time).
+    continuous_scales: extra window lengths tested only while the series is not a
+        count series (a continuous metric): level shifts and ramps in server metrics
+        need a long window, count spikes do not. The Bonferroni correction counts
+        the tests actually made. Empty (the default) leaves the model unchanged.
     """
 
     def __init__(
@@ -166,8 +171,10 @@ class SeriesModel:
         z_min: float = 1.0,
         alpha_long: float = 0.0,
         step: float = 1.0,
+        continuous_scales: tuple[int, ...] = (),
     ) -> None:
         self.scales = tuple(int(s) for s in scales)
+        self.continuous_scales = tuple(int(s) for s in continuous_scales)
         self.step = float(step)
         self.two_sided = two_sided
         self.down_weight = float(down_weight)
@@ -176,11 +183,14 @@ class SeriesModel:
         self.hot_level = float(hot_level)
         self.hot_max = int(hot_max)
         self.z_min = float(z_min)
+        all_scales = self.scales + self.continuous_scales
         self.rm = RateModel(bucket_seconds=self.step, fading_factor=alpha, max_idle=0,
-                            max_recent=max(self.scales) + 1)
+                            max_recent=max(all_scales) + 1)
         self._secs = tuple(s * self.step for s in self.scales)
-        ntests = len(self.scales) * (2 if two_sided else 1)
-        self._bonf = math.log10(ntests) if ntests > 1 else 0.0
+        self._secs_cont = tuple(s * self.step for s in all_scales)
+        sides = 2 if two_sided else 1
+        self._bonf = _bonferroni(len(self.scales) * sides)
+        self._bonf_cont = _bonferroni(len(all_scales) * sides)
         self.i = 0  # samples seen
         self.counts = True  # every value so far a non-negative integer
         self.vmin = 0.0  # running minimum (shift for negative values)
@@ -192,7 +202,7 @@ class SeriesModel:
         self.long_m2 = 0.0  # EW mean of its square
         self._prev_m = None  # baseline mean before the current sample
         # signed surprise of each window length at the last sample (+ surge, - drop; uncorrected)
-        self.per_scale = [0.0] * len(self.scales)
+        self.per_scale = [0.0] * len(all_scales)
 
     def update(self, value: float, ts: float | None = None) -> SeriesScore:
         """Add the next sample and return its surprise. ``ts`` is accepted for
@@ -226,11 +236,17 @@ class SeriesModel:
             v = m
         excess = v - m
         r = m * m / excess if excess > 1e-300 else math.inf
-        sums = rm.window_sums(t, self._secs)
+        if self.counts or not self.continuous_scales:
+            scales, secs, bonf = self.scales, self._secs, self._bonf
+        else:
+            scales, secs, bonf = self.scales + self.continuous_scales, self._secs_cont, self._bonf_cont
+        sums = rm.window_sums(t, secs)
         best = 0.0
         best_k, best_dir, best_obs, best_mu = 0, 0, 0.0, 0.0
         per_scale = self.per_scale
-        for j, (k, total) in enumerate(zip(self.scales, sums)):
+        for j in range(len(scales), len(per_scale)):
+            per_scale[j] = 0.0
+        for j, (k, total) in enumerate(zip(scales, sums)):
             per_scale[j] = 0.0
             obs = total / u
             mu = m * k
@@ -248,7 +264,7 @@ class SeriesModel:
                 per_scale[j] = -s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
-        sc = max(0.0, best - self._bonf)
+        sc = max(0.0, best - bonf)
         if self.alpha_long > 0.0:
             self._learn_long()
         if sc >= self.hot_level and self.hot_run < self.hot_max:
@@ -284,6 +300,11 @@ class SeriesModel:
         self.long_m += a * (m - self.long_m)
         self.long_m2 += a * (m * m - self.long_m2)
         self.long_n += 1
+
+
+def _bonferroni(ntests: int) -> float:
+    """``log10`` of the number of tests (0 for a single test)."""
+    return math.log10(ntests) if ntests > 1 else 0.0
 
 
 def _quasi_up(obs: float, mu: float) -> float:

@@ -152,21 +152,78 @@ def test_level_novelty_is_the_empirical_tail_rank_within_its_window():
         LevelNovelty(0)
 
 
-def test_novelty_ranks_a_first_of_its_kind_burst_above_a_repeat_and_only_alarm_rows_emit():
+def test_novelty_ranks_a_first_of_its_kind_burst_above_a_repeat():
     values = _counts(3000, 4.0, seed=13)
     for start in (1500, 2500):
         for i in range(start, start + 6):
             values[i] += 25
-    p = nab.Params(emit="novelty")
-    scores = nab.score_series(values, p)
+    scores = nab.score_series(values, nab.Params(emit="novelty"))
     first, second = max(scores[1500:1506]), max(scores[2500:2506])
     assert first > second > 0.0
-    surprise = nab.score_series(values, nab.Params(emit="surprise"))
-    # alarm rows are the same under both emissions; novelty only re-ranks them
-    assert [i for i, s in enumerate(scores) if s > 0] == [i for i, s in enumerate(surprise)
-                                                          if s >= p.alarm_level / (p.alarm_level + p.squash)]
     with pytest.raises(ValueError):
         nab.score_series(values[:10], nab.Params(emit="bogus"))
+    with pytest.raises(ValueError):
+        nab.score_series(values[:10], nab.Params(confirm=-1))
+
+
+def _rows(scores):
+    return [i for i, s in enumerate(scores) if s > 0]
+
+
+def test_novelty_re_ranks_the_alarm_rows_and_confirm_delays_each_by_its_samples():
+    values = _counts(3000, 4.0, seed=13)
+    for start in (1500, 2500):
+        for i in range(start, start + 6):
+            values[i] += 25
+    p = nab.Params(confirm=0, break_margin=None)
+    surprise = nab.score_series(values, nab.Params(emit="surprise"))
+    onsets = [i for i, s in enumerate(surprise) if s >= p.alarm_level / (p.alarm_level + p.squash)]
+    assert 1500 in onsets and 2500 in onsets
+    # without confirmation or break-through the alarm rows are the surprise emission's onsets
+    assert _rows(nab.score_series(values, p)) == onsets
+    # with confirmation each emits `confirm` samples later (and ranks the burst's sum)
+    confirmed = nab.score_series(values, nab.Params(confirm=2, break_margin=None))
+    assert _rows(confirmed) == [i + 2 for i in onsets]
+
+
+def test_confirmed_novelty_ranks_a_sustained_burst_above_a_one_sample_blip_of_about_the_same_height():
+    values = _counts(3000, 4.0, seed=21)
+    values[1500] = 50  # a one-sample blip ...
+    values[2500:2506] = [44] * 6  # ... and, later, a sustained burst a little lower
+    plain = nab.score_series(values, nab.Params(confirm=0))
+    confirmed = nab.score_series(values, nab.Params(confirm=2))
+    assert max(confirmed[2500:2510]) > max(confirmed[1500:1510]) > 0.0
+    # the single-value rank puts the blip first (the burst's level is not a new high)
+    assert max(plain[1500:1510]) > max(plain[2500:2510]) > 0.0
+
+
+def test_a_much_more_novel_alarm_breaks_through_the_quiet_period():
+    rng = random.Random(4)
+    values = [4.0 + rng.randint(-1, 1) for _ in range(2000)]
+    values[100:600] = [30.0 + rng.randint(-1, 1) for _ in range(500)]  # an old high plateau
+    values[1500] = 22.0  # an alarm at a level seen 500 times: little novelty
+    values[1550] = 200.0  # 50 samples later, inside its quiet period: a level never seen
+    muted = nab.score_series(values, nab.Params(confirm=0, break_margin=None))
+    broken = nab.score_series(values, nab.Params(confirm=0, break_margin=2.0))
+    assert muted[1500] > 0.0 and muted[1550] == 0.0
+    assert broken[1500] == muted[1500] and broken[1550] > 3 * broken[1500]
+
+
+def test_continuous_scales_apply_to_continuous_metrics_only():
+    counts = [float(v) for v in _counts(1500, 6.0, seed=2)]
+    plain = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005)
+    extra = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005, continuous_scales=(48,))
+    assert [plain.update(v) for v in counts] == [extra.update(v) for v in counts]
+    rng = random.Random(8)
+    metric = [50 + rng.gauss(0, 2.0) for _ in range(1500)]
+    for i in range(1200, 1260):  # a slow, modest rise: 1.5 sd per sample, sustained
+        metric[i] += 3.0
+    plain = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005)
+    extra = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005, continuous_scales=(48,))
+    a = [plain.update(v) for v in metric]
+    b = [extra.update(v) for v in metric]
+    assert max(r.score for r in b[1200:1260]) > max(r.score for r in a[1200:1260])
+    assert max(r.window for r in b[1200:1260]) == 48
 
 
 def test_report_reads_the_published_subset_table_from_the_readme(tmp_path):
@@ -182,3 +239,39 @@ def test_report_reads_the_published_subset_table_from_the_readme(tmp_path):
     t = nab_report.published_subset_table(str(readme))
     assert t["ARTime"]["realTweets"] == (83.17, 74.58, 88.78)
     assert t["null"]["realAWSCloudwatch"] == (0.0, 0.0, 0.0)
+
+
+def test_param_overrides_parse_literals_and_reject_unknown_names():
+    p = nab.with_overrides(nab.PARAMS, ["confirm=0", "continuous_scales=()", "break_margin=None",
+                                        "emit=surprise"])
+    assert (p.confirm, p.continuous_scales, p.break_margin, p.emit) == (0, (), None, "surprise")
+    assert nab.PARAMS.confirm == 2  # the default set is untouched
+    with pytest.raises(SystemExit):
+        nab.with_overrides(nab.PARAMS, ["bogus=1"])
+
+
+def _daily_spikes(phase_shift_last: int):
+    """Counts with a spike at the same time every day (288 samples a day) for 12 days;
+    the last day's spike is moved by ``phase_shift_last`` samples."""
+    values = [float(v) for v in _counts(288 * 13, 4.0, seed=17)]
+    for day in range(12):
+        at = 288 * day + 150 + (phase_shift_last if day == 11 else 0)
+        values[at:at + 3] = [60.0, 60.0, 60.0]
+    return values, 288 * 11 + 150 + phase_shift_last
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_a_spike_seen_at_this_time_on_earlier_days_is_discounted(shift):
+    values, last = _daily_spikes(shift)
+    off = nab.score_series(values, nab.Params(season=0, break_margin=None))
+    on = nab.score_series(values, nab.Params(break_margin=None))
+    assert max(off[last:last + 5]) > 0.0
+    # ten earlier days showed this level within +- season_slack samples of this time of day
+    assert max(on[last:last + 5]) < max(off[last:last + 5])
+
+
+def test_a_spike_at_a_new_time_of_day_is_not_discounted():
+    values, last = _daily_spikes(100)  # far outside the slack
+    off = nab.score_series(values, nab.Params(season=0, break_margin=None))
+    on = nab.score_series(values, nab.Params(break_margin=None))
+    assert max(on[last:last + 5]) == max(off[last:last + 5]) > 0.0
