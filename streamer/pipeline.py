@@ -163,9 +163,17 @@ class Pipeline:
                         prepare(events)
                     except Exception:  # isolated like update; update must cope without a cache
                         self.stats.detector_errors[name] = self.stats.detector_errors.get(name, 0) + 1
+            del events
+        # Each Event is let go as soon as it has been handled (popped off the reversed list)
+        # rather than all at the end of the batch: Events still referenced when the cyclic
+        # GC runs are promoted towards the old generation, and every promotion brings the
+        # next full collection (a walk over all detector state) closer.
+        parsed.reverse()
+        next_event = parsed.pop
         admit = self._admit
         accepted = 0
-        for (raw, origin), event in zip(items, parsed):
+        for raw, origin in items:
+            event = next_event()
             if event.__class__ is _Rejected:
                 self._dead(raw, "invalid", event.field, event.reason, origin, event.doc)
             elif admit(event, raw, origin):
