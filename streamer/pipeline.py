@@ -187,9 +187,12 @@ class Pipeline:
 
         A valid message's document is not kept: a batch would otherwise hold
         a thousand decoded documents (six or so dicts and lists each) until its
-        end, and every young-generation collection of the cyclic GC in between
-        would traverse them. The rare late event that needs it for its dead
-        letter decodes its bytes again (``_late``).
+        end, and every collection of the cyclic GC in between would traverse
+        them and promote them towards the old generation, bringing on full
+        collections (measured: 2 instead of 0 full and 23 instead of 7 middle
+        ones over the 19,100-event mixed stream, together with the change in
+        ``process_batch``). The rare late event that needs its document for the
+        dead letter decodes its bytes again (``_late``).
         ``decode``/``check``/``to_event`` are looked up as module globals on
         purpose: bench/throughput.py times them by replacing those globals.
         """
