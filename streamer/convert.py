@@ -32,7 +32,7 @@ def to_event(doc: dict, pseudo: Pseudonymizer, ts: float | None = None) -> Event
         built = []
         for ct in cts:
             kind = ct["kind"]
-            built.append(make_contact(kind, pseudo(kind, ct["value"]), ct.get("role") or "unknown"))
+            built.append(make_contact(kind, pseudo.pseudonym(kind, ct["value"]), ct.get("role") or "unknown"))
         contacts = tuple(built)
     else:
         contacts = ()
@@ -52,7 +52,7 @@ def to_event(doc: dict, pseudo: Pseudonymizer, ts: float | None = None) -> Event
         doc["institution"],
         doc["channel"],
         doc["category"],
-        pseudo("cust", c["id"]),
+        pseudo.pseudonym("cust", c["id"]),
         c.get("age"),
         c.get("region"),
         contacts,

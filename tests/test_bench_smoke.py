@@ -59,6 +59,6 @@ def test_ingest_bench_runs(tmp_path):
     res = json.loads(out.read_text())
     assert res["events"] > 0
     stages = res["us_per_event"]
-    assert set(stages) == {"decode", "validate", "to_event", "total"}
+    assert set(stages) == {"decode", "validate", "to_event", "total", "pipeline", "gc"}
     # the total is measured as its own pass, so it is roughly (not exactly) the sum of the stages
     assert all(stages[s]["median_us"] > 0 for s in stages)

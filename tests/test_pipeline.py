@@ -92,9 +92,16 @@ def test_late_events_beyond_the_allowed_lateness_are_dead_lettered():
     p, _, dlq = make([det])
     p.process(dumps(raw_event(ts=100)))
     p.process(dumps(raw_event(ts=95)))     # 5 h late: processed
-    p.process(dumps(raw_event(ts=80)))     # 20 h late: dead letter
+    late = raw_event(ts=80, contacts=[("phone", "13912345678", "self")])
+    p.process(dumps(late))                 # 20 h late: dead letter
     assert len(det.seen) == 2
     assert dlq.records[0]["error"] == "late" and dlq.records[0]["field"] == "ts"
+    # the letter names the event and carries its redacted document (decoded again: the pipeline
+    # does not keep a valid event's document), in process and in process_batch alike
+    assert dlq.records[0]["event_id"] == late["event_id"]
+    assert dlq.records[0]["payload"]["contacts"][0]["value"] == TEST_PSEUDO("phone", "13912345678")
+    p.process_batch([(dumps(late), {"line": 9})])
+    assert dlq.records[1] == {**dlq.records[0], "origin": {"line": 9}}
 
 
 def test_a_failing_detector_is_isolated_and_counted():

@@ -117,3 +117,16 @@ def test_pseudonyms_are_bit_identical_to_hmac_new(key):
 @given(st.binary(min_size=1, max_size=150), st.sampled_from(KINDS), st.text(max_size=40))
 def test_pseudonyms_match_hmac_for_any_key(key, kind, value):
     assert Pseudonymizer(key)(kind, value) == _reference_pseudonym(key, kind, value)
+
+
+def test_prepared_namespaces_cover_every_contact_kind_and_unknown_ones_still_match_hmac():
+    """The states prepared per namespace must cover what the parser hashes (``cust`` and every
+    contact kind of the contract); any other namespace takes the general path, with the same bits."""
+    from streamer.contract import CONTACT_KINDS
+    from streamer.pseudonym import PREFIXED_NAMESPACES
+
+    assert set(PREFIXED_NAMESPACES) == set(CONTACT_KINDS) | {"cust"}
+    p = Pseudonymizer(DEV_KEY)
+    for ns in ("contact", "x", "cust\x00", "phone2", ""):
+        for v in ("13800138000", "C-1", "a b"):
+            assert p.pseudonym(ns, v) == p(ns, v) == _reference_pseudonym(DEV_KEY.encode(), ns, v), (ns, v)
