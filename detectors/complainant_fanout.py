@@ -19,13 +19,17 @@ counted at most once per tier window per complainant.
 
 **Stage 2, per population** -- onsets of every tier form one event-time series
 for the whole flow with a learned, winsorised, floored baseline -- see
-``fanout_tiers``. Learning is winsorised instead of gated: a day teaches at
-most ``max(clip, 3 x baseline)`` onsets, and at most ``max(1, 1.5 x baseline)``
-while the pattern is alerting. A campaign therefore barely moves the
-baseline, while a genuinely higher rate (a flow where fan-out to three
-lenders is common) becomes the normal within two to three weeks instead of
-locking the detector into alerting for ever (a "learn only unremarkable
-days" gate would: at 15x the prior rate no day is unremarkable). Counts are
+``fanout_tiers``. The baseline learns a day only once it has left every
+scored window (it lives ``max(scales)`` behind event time), so a slow
+campaign cannot train the baseline it is scored against. Learning is
+winsorised instead of gated: a day teaches at most ``max(clip, 3 x
+baseline)`` onsets, and at most ``max(1, 1.5 x baseline)`` if the pattern
+alerted while the day was in a scored window. A campaign therefore barely
+moves the baseline, while a genuinely higher rate (a flow where fan-out to
+three lenders is common) becomes the normal within two to three weeks
+instead of locking the detector into alerting for ever (a "learn only
+unremarkable days" gate would: at 15x the prior rate no day is
+unremarkable). Counts are
 Gamma-Poisson with at least the prior's over-dispersion (``dispersion``
 r=2: genuine fan-out clusters a little, e.g. after an outage). At every onset
 the sliding-window counts over ``scales`` (1 and 3 days, clipped to the
@@ -48,9 +52,11 @@ filings within a day or three within three days, else three at 3+ fast
 filings within a day or four within three days.
 ``min_complainants = 2`` makes "one persistent customer never pages anyone"
 hold whatever the priors. The price is delay: the earliest an alert can come
-is the *second* complainant's third institution / filing (on the simulator's
-hard profile that is campaign event 8-10 for fan-out and ~12 for repeat
-pressure, 1-4 days in), and the statistics usually want a third.
+is the *second* complainant's third institution / filing, and the statistics
+usually want a third (on the simulator's hard profile, seeds 1-10, the
+median alert comes at campaign event 12 for fan-out -- 8 debtors over four
+days, two a day -- and 13-15 for repeat pressure, whose debtors reach a third
+filing only after two to four days).
 
 Findings: key ``fanout:institutions`` or ``repeat:filings`` -- one key per
 pattern, so the episode manager makes *one* alert per surge episode
@@ -71,7 +77,7 @@ State: plain attributes, pickles; event time only; no salted ``hash()``.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from detectors.base import Finding
 from detectors.fanout_findings import build_finding
@@ -79,7 +85,6 @@ from detectors.fanout_state import (_CH, _ID, REGULATOR, add_filing, evict, metr
                                     window)
 from detectors.fanout_tiers import close_buckets, score_surge
 from detectors.fmt import DAY
-from detectors.rates import ExposureClock
 from streamer.events import Event
 
 # Re-exported from their new modules: old checkpoints pickled _Person, _Surge
@@ -157,7 +162,6 @@ class ComplainantFanout:
         # ever crossed a tier (few), dropped with the complainant on eviction
         self._crossed: dict[str, dict[str, float]] = {}
         self._now = -math.inf
-        self._attach_clock()
         self._derive()
         self._since: float | None = None  # first event time: windows are clipped to the detector's age
         self.evicted_total = 0
@@ -174,12 +178,6 @@ class ComplainantFanout:
         # the bucket of the latest event time (``_advance`` closes buckets when it changes)
         self._bucket_no = -math.inf if self._now == -math.inf else math.floor(self._now / self.bucket)
 
-    def _attach_clock(self) -> None:
-        """Expose every tier's prior lazily (and exactly) through one clock:
-        each stands for one population series, so its key count is always 1."""
-        self._clock = ExposureClock.resume(  # at construction _now is -inf; from an eager checkpoint, its last time
-            self._now, ((prior, 1.0) for surge in self.surges.values() for prior in surge.priors.values()))
-
     def __getstate__(self) -> dict:
         # a checkpoint holds fingerprints, never complaint text: compute the
         # pending ones (what a later filing would compute anyway, so no change)
@@ -188,8 +186,14 @@ class ComplainantFanout:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if "_clock" not in state:
-            self._attach_clock()
+        clock = self.__dict__.pop("_clock", None)
+        for surge in self.surges.values():
+            if surge.unlearned is None:  # taught every closed day at once: nothing owed
+                surge.unlearned = deque()
+            for prior in surge.priors.values():
+                if clock is not None:  # exposed lazily by a clock: settle, then expose by hand
+                    prior.catch_up()
+                prior.clock = None
         if "_crossed" not in state:  # checkpoints of one _Person per complainant
             self._crossed = {k: p.onsets for k, p in self._people.items() if p.onsets}
             self._people = OrderedDict((k, p.filings) for k, p in self._people.items())
@@ -273,16 +277,14 @@ class ComplainantFanout:
     def _advance(self, ts: float) -> None:
         """Move every series from the latest event time so far (``_now``) to
         ``ts``. All series share one bucket clock, so only an event that opens
-        a new bucket closes buckets; otherwise the priors just gain exposure
-        (all ``close_buckets`` would do then), which the clock applies when a
-        prior is next read. A closed bucket's arrivals are taught first, at
-        ``_now``, then the exposure up to ``ts`` is owed -- the eager order."""
+        a new bucket does anything: it closes buckets and teaches the baselines
+        the days that have left the scored windows (``close_buckets``; the
+        baselines live ``_horizon`` behind event time, so nothing else is owed)."""
         bucket_no = math.floor(ts / self.bucket)
         if bucket_no > self._bucket_no:  # -inf before the first event
             for surge in self.surges.values():
-                close_buckets(surge, ts, self.clip)
+                close_buckets(surge, ts, self.clip, self._horizon, self._since)
             self._bucket_no = bucket_no
-        self._clock.tick(ts)
         self._now = ts
 
     # ---------------------------------------------------------------- judge

@@ -34,13 +34,33 @@ counts, a ``rates.PopulationPrior`` (a population of one key, exposure =
 elapsed days) is the learned baseline. Its default mean is the tier's prior
 and also its floor -- the learned rate can only *raise* it, so a quiet flow
 cannot make the detector hair-trigger -- and weighs ``prior_weight`` (14)
-pseudo-days, decayed with ``halflife`` (30 days). Learning is winsorised
-instead of gated: a day teaches at most ``max(clip, 3 x baseline)`` onsets,
-and at most ``max(1, 1.5 x baseline)`` while the pattern is alerting. Counts
-are Gamma-Poisson with at least the prior's over-dispersion (``dispersion``).
-At every onset the sliding-window counts over ``scales`` (clipped to the
-detector's age) are tested (``RateModel.score``, Bonferroni over the
-windows), and the best tier is kept (Bonferroni over the tiers too).
+pseudo-days, decayed with ``halflife`` (30 days). Counts are Gamma-Poisson
+with at least the prior's over-dispersion (``dispersion``). At every onset
+the sliding-window counts over ``scales`` (clipped to the detector's age)
+are tested (``RateModel.score``, Bonferroni over the windows), and the best
+tier is kept (Bonferroni over the tiers too).
+
+**Learning, and why it lags.** A closed day is taught to the baseline only
+once it has left every scored window (``horizon`` = the longest scale, 3
+days): the prior lives ``horizon`` behind event time, its exposure included,
+so it is exactly the baseline of the days *before* the window under test.
+Taught at once (as before), a day scored again in the 3-day window had
+already raised the baseline it was scored against: a slow campaign (one or
+two onsets a day -- five debtors re-filing every one or two days) trained
+its own baseline from 0.1 to 0.3 a day within three days and never reached
+p <= 0.01 (hard seed 5: repeat pressure missed), and a slow agency's
+sub-threshold fan-out raised the fan-out baseline a later campaign was
+scored against. The price is that a genuinely higher rate becomes the
+normal ``horizon`` later (still within two to three weeks).
+
+Learning is winsorised instead of gated: a day teaches at most
+``max(clip, 3 x baseline)`` onsets, and at most ``max(1, 1.5 x baseline)``
+if the pattern alerted on or after that day -- while the day's onsets were
+in a scored window, so onsets that turned out to be part of an alert barely
+teach even if the alert came days later. A campaign therefore barely moves
+the baseline, while a genuinely higher rate becomes the normal instead of
+locking the detector into alerting for ever (a "learn only unremarkable
+days" gate would: at 15x the prior rate no day is unremarkable).
 
 State: plain attributes, pickles; event time only.
 """
@@ -82,7 +102,10 @@ REPEAT_TIERS: tuple[Tier, ...] = (
 class _Surge(SlotState):
     """Population series of one pattern: a RateModel and prior per tier, recent onsets."""
 
-    __slots__ = ("pattern", "tiers", "rates", "priors", "onsets", "fired_ts", "fired_total", "onsets_total")
+    __slots__ = ("pattern", "tiers", "rates", "priors", "onsets", "fired_ts", "fired_total", "onsets_total",
+                 "unlearned")
+    # checkpoints from before the lag taught every closed day at once: nothing is owed
+    _SLOT_DEFAULTS = {"unlearned": None}
 
     def __init__(self, pattern: str, tiers: tuple[Tier, ...], bucket: float, dispersion: float, max_onsets: int,
                  weight: float, halflife: float) -> None:
@@ -100,25 +123,56 @@ class _Surge(SlotState):
         self.fired_ts = -math.inf
         self.fired_total = 0
         self.onsets_total = 0
+        # closed buckets not yet taught to the priors, oldest first: (bucket start, {tier name: onsets})
+        self.unlearned: deque = deque()
 
 
-def close_buckets(surge: _Surge, ts: float, clip: float) -> None:
-    """Advance the series to ``ts``: a closed day teaches the baseline its
-    onsets, winsorised -- at most ``max(clip, 3 x baseline)``, or
-    ``max(1, 1.5 x baseline)`` if the pattern alerted that day -- so a
-    campaign barely moves it while a lasting higher genuine rate becomes
-    the normal within a few weeks. The open day never teaches: a surge is
-    scored against what came before it."""
+def close_buckets(surge: _Surge, ts: float, clip: float, horizon: float, since: float) -> None:
+    """Advance the series to ``ts`` (the first event of a new bucket) and teach
+    the baseline every closed day that has left the scored windows.
+
+    A day that closes with onsets joins ``unlearned``; a queued day is taught
+    once it ended ``horizon`` or more before ``ts``, after exposing the priors
+    up to its end. The priors are then exposed up to the last bucket boundary
+    at least ``horizon`` before ``ts`` (quiet days need no queue entry: their
+    exposure is all they teach), never before ``since`` (the first event: no
+    onset could be seen earlier). Winsorised as the module doc says."""
+    closing: dict[str, float] = {}
+    start = None
     for name, rm in surge.rates.items():
-        prior = surge.priors[name]
         if rm.cur is not None and rm.bucket_of(ts) > rm.cur:
-            m = prior.get()[0]
-            alerted = surge.fired_ts >= rm.cur * rm.bucket_seconds
-            prior.clip = max(1.0, 1.5 * m) if alerted else max(clip, 3.0 * m)
-            for before in range(int(rm.count)):
-                prior.arrival(float(before))
+            if rm.count:
+                closing[name] = rm.count
+            start = rm.cur * rm.bucket_seconds
         rm.advance(ts)
-        # quiet time is exposure too: owed up to ts once the detector ticks the clock
+    if start is None:
+        return
+    if closing:
+        surge.unlearned.append((start, closing))
+    bs = next(iter(surge.rates.values())).bucket_seconds
+    edge = math.floor((ts - horizon) / bs) * bs  # the priors' time: the last boundary out of every window
+    queue = surge.unlearned
+    while queue and queue[0][0] + bs <= edge:
+        day, counts = queue.popleft()
+        _expose(surge, day + bs, since)
+        alerted = surge.fired_ts >= day  # fired while the day's onsets were in a scored window
+        for name, n in counts.items():
+            prior = surge.priors[name]
+            m = prior.get()[0]
+            prior.clip = max(1.0, 1.5 * m) if alerted else max(clip, 3.0 * m)
+            for before in range(int(n)):
+                prior.arrival(float(before))
+    _expose(surge, edge, since)
+
+
+def _expose(surge: _Surge, t: float, since: float) -> None:
+    """Expose every prior of ``surge`` up to ``t`` (one key each), from ``since`` at the earliest."""
+    if t <= since:
+        return
+    for prior in surge.priors.values():
+        if prior.t is None:
+            prior.expose(since, 1.0)  # the first exposure only sets the time
+        prior.expose(t, 1.0)
 
 
 def score_surge(surge: _Surge, ts: float, who: str, scales: tuple[float, ...], dispersion: float,

@@ -68,7 +68,9 @@ def test_detector_set_mismatch_is_refused(tmp_path):
         checkpoint.restore(b, state)
 
 
-@pytest.mark.parametrize("name", ["agent_surge", "issuer_surge", "complainant_fanout", "template_surge"])
+# complainant_fanout no longer exposes its priors through a clock (they lag event time
+# and are exposed by hand); its older checkpoints are tested in test_complainant_fanout
+@pytest.mark.parametrize("name", ["agent_surge", "issuer_surge", "template_surge"])
 def test_checkpoint_of_eagerly_exposed_priors_continues_exactly(name):
     """A checkpoint written before priors were exposed lazily (no ``_clock``,
     plain priors exposed up to the last event time) restores into a detector

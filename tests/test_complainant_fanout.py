@@ -201,6 +201,51 @@ def test_a_higher_genuine_rate_becomes_the_normal():
     assert 0.8 < m < 2.0
 
 
+def test_a_day_is_learned_only_after_it_left_every_scored_window():
+    # Two genuine-looking fan-outs on day 0 (sub-threshold), then a quiet flow. The
+    # fan-out baseline must not learn day 0 while day 0 is still inside the 1- and
+    # 3-day windows scored at later onsets (else a slow campaign trains its own
+    # baseline, as on hard seed 5); once day 0 has left them, it is learned.
+    day0 = [filing(f"d0-{c}-{j}", 10 + c + j, f"D0-{c}", inst) for c in range(2)
+            for j, inst in enumerate(INSTS[:3])]
+    quiet = organic_stream(random.Random(30), 24 * 7, span_h=24 * 7)
+    det = ComplainantFanout()
+    means = {}
+    events = merge(day0, quiet)
+    first_day = events[0].ts // 86400  # buckets are UTC days
+    for e in events:
+        assert det.update(e) == []
+        means[int(e.ts // 86400 - first_day)] = det.surges["fanout"].priors["fanout3"].get()[0]
+    assert det.surges["fanout"].onsets_total >= 2
+    floor = det.fanout_tiers[0].prior_per_day
+    assert [means[d] for d in (1, 2, 3)] == [floor, floor, floor]
+    assert means[4] > floor and means[6] > floor
+
+
+# the filing days of the five debtors of hard seed 5's repeat pressure, which was missed
+SLOW_REPEAT_DAYS = ((2.64, 3.71, 4.38, 5.67, 6.65, 8.52, 9.65), (3.65, 4.78, 5.39, 7.47, 9.76),
+                    (3.66, 4.69, 6.56, 7.70), (3.77, 4.53, 5.78, 6.43, 8.82, 10.53, 12.65),
+                    (3.80, 5.44, 6.63, 8.64))
+
+
+def test_a_slow_campaign_does_not_become_its_own_baseline():
+    # One or two repeat onsets a day for five days: scored against a baseline that had
+    # already learned the first days of it, it never reached p <= 0.01; scored against
+    # the days before it, it alerts.
+    rng = random.Random(31)
+    camp = []
+    for i, days in enumerate(SLOW_REPEAT_DAYS):
+        prev = None
+        for j, day in enumerate(days):
+            eid = f"sr-{i:03d}-{j}"
+            camp.append(filing(eid, 24 * day, f"sr-C{i:03d}", INSTS[i], text=organic_letter(rng), repeat_of=prev))
+            prev = eid
+    events = merge(organic_stream(random.Random(32), 2400, span_h=24 * 14), camp)
+    findings = run(ComplainantFanout(), events)
+    assert findings and {f.key for f in findings} == {"repeat:filings"}
+    assert all(eid.startswith("sr-") for f in findings for eid in f.event_ids)
+
+
 # ---------------------------------------------------------------- privacy, state
 
 
@@ -243,6 +288,37 @@ def test_pickle_mid_campaign_continues_identically():
     assert b.stats() == a.stats()
     ra, rb = run(a, events[cut:]), run(b, events[cut:])
     assert ra and orjson.dumps(ra) == orjson.dumps(rb)
+
+
+def test_a_checkpoint_from_before_the_learning_lag_restores_and_keeps_detecting():
+    """Older checkpoints: priors exposed lazily by a ``_clock`` and taught every
+    closed day at once (no ``unlearned`` queue). They restore with what they had
+    learned, exposed by hand from then on, nothing taught twice, and keep finding
+    the campaign."""
+    from detectors.rates import ExposureClock
+
+    rng = random.Random(33)
+    events = merge(organic_stream(random.Random(34), 1600, span_h=24 * 12),
+                   fanout_campaign(rng, 6, start_h=24 * 8 + 9))
+    cut = next(i for i, e in enumerate(events) if e.event_id.startswith("fo-"))
+    a = ComplainantFanout()
+    run(a, events[:cut])
+    state = pickle.loads(pickle.dumps(a)).__dict__
+    priors = [p for surge in state["surges"].values() for p in surge.priors.values()]
+    for p in priors:
+        p.t = a._now  # old priors were exposed up to the latest event
+    learned = [(p.s_c, p.s_e) for p in priors]
+    state["_clock"] = ExposureClock.resume(a._now, ((p, 1.0) for p in priors))
+    for surge in state["surges"].values():
+        surge.unlearned = None  # what a checkpoint without the slot restores to
+    old = ComplainantFanout.__new__(ComplainantFanout)
+    old.__setstate__(state)
+    assert "_clock" not in old.__dict__
+    assert all(p.clock is None for s in old.surges.values() for p in s.priors.values())
+    assert [(p.s_c, p.s_e) for s in old.surges.values() for p in s.priors.values()] == learned
+    findings = run(old, events[cut:])
+    assert findings and {f.key for f in findings} == {"fanout:institutions"}
+    assert pickle.loads(pickle.dumps(old)).stats() == old.stats()
 
 
 @pytest.mark.parametrize("chars", [120, None], ids=["short-text-fingerprinted-later", "long-text-at-once"])
