@@ -35,7 +35,8 @@ dispersion ``r=0.5``) process with a small per-day rate (phones 0.1 per 30
 days, names 0.3, addresses 0.5, organisations 1). At each new complainant
 (or new institution / channel) the sliding-window counts over 1, 7 and 30
 days (clipped to the key's age) are tested (``RateModel.score``, Bonferroni
-over the three windows) and a finding is emitted when ``-log10 p >=
+over the windows that differ: clipped to a young key's age they are one test,
+see ``_one_test_per_window``) and a finding is emitted when ``-log10 p >=
 threshold`` (5). With the defaults a phone seen at two or more institutions
 fires on its 4th complainant within a day, 5th within a week or 6th-8th
 within 30 days; fewer than 3 complainants never fire (a couple, a family
@@ -75,6 +76,7 @@ days; ..."), never its value.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict
 
@@ -85,6 +87,7 @@ from detectors.agent_state import _Agent, touch
 from detectors.base import Finding
 from detectors.fmt import DAY
 from detectors.rates import ExposureClock, PopulationPrior
+from detectors.rates import Surprise as Score  # a RateModel score (not detectors.surprise.Surprise)
 from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises, Surprise
 from streamer.events import Event
 
@@ -122,6 +125,25 @@ THIRD_PARTY_CATEGORIES: tuple[str, ...] = ("fraud",)
 _NO_KEYS: frozenset[str] = frozenset()
 
 
+
+
+def _one_test_per_window(s: Score, scales: tuple[float, ...], age: float, floor: float) -> Score:
+    """``s`` with its multiple-window correction counting only the windows that differ.
+
+    ``RateModel.score`` tests the 1-, 7- and 30-day windows and subtracts
+    ``log10 3`` (Bonferroni). But it clips every window to the key's age
+    (floored at one bucket): on a key younger than a day all three windows
+    hold the same arrivals against the same expectation -- one test, not three
+    -- and on one younger than a week the 7- and 30-day windows are one. An
+    agency's phone is that young when its 3rd complainant arrives, and paid
+    ``log10 3 ~ 0.48`` for tests it never made. Bonferroni over the distinct
+    windows is as strict per judgement as the correction was meant to be.
+    """
+    k = len({min(w, max(age, floor)) for w in scales})
+    if k == len(scales) or not s.per_scale:
+        return s
+    sc = max(0.0, max(s.per_scale) - math.log10(k))
+    return dataclasses.replace(s, score=sc, p_value=10.0 ** -sc)
 
 
 class AgentSurge(ReportsSurprises):
@@ -341,7 +363,9 @@ class AgentSurge(ReportsSurprises):
             v = m + (m * m / r if r != math.inf else 0.0)
         # The first complainant in a window is given (it is why we look at the
         # key at all), not evidence: every window count is reduced by one.
-        s = a.rate.score(ts, self.scales, baseline=(m, v), given=1.0, r_min=prior.r_min, since=a.first_ts)
+        s = _one_test_per_window(
+            a.rate.score(ts, self.scales, baseline=(m, v), given=1.0, r_min=prior.r_min, since=a.first_ts),
+            self.scales, ts - a.first_ts, self.bucket)
         if s.score < self.threshold:
             if s.score >= SURPRISE_FLOOR:  # weak evidence, for corroboration with other detectors
                 self._report(Surprise(

@@ -15,6 +15,15 @@ Streaming template index (bounded):
   is >= ``similarity``; otherwise it founds a new cluster. Comparing with the
   fixed representative (never with other members) avoids chaining: A~B~C
   does not put A and C together unless C is close to A itself.
+* LSH can miss: a letter at Jaccard ~0.58 to its representative shares no
+  band about 15 % of the time, and would found a second cluster, splitting
+  the template's complainants between two keys (an agency alerted 1-3
+  letters later). So a text with no near-duplicate whose *rare* content (see
+  ``detectors.paraphrase``) is a near-duplicate (>= ``similarity``) of a
+  family's founder joins the cluster that founder founded: it is a copy of
+  that letter. It joins the family too, as it did before (the family sees
+  the same letters either way). Paraphrases share less rare content
+  (0.1-0.6) and found their own near-duplicate cluster, as before.
 * Clusters idle for ``ttl`` are evicted (oldest first) and at most
   ``max_keys`` are kept (the least recently used go first).
 
@@ -70,7 +79,7 @@ from detectors.template_index import candidates, closest, unindex, upgrade
 # the cluster state moved to detectors.template_state; _Cluster stays importable here (old checkpoints)
 from detectors.template_state import FAMILY, _Cluster, _seen, class_priors, touch
 from detectors.textbatch import Prepared, TextFeatures, prepare_batch, text_features
-from detectors.textsig import MinHasher, pack_sig, sort_unique
+from detectors.textsig import MinHasher, pack_sig, sig_array, sort_unique
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
@@ -257,14 +266,43 @@ class TemplateSurge(ReportsSurprises):
         rare = self.rare.rare_windows(feats.para, ts, feats.cells, dedupe=False)
         if best >= 0 and best_sim >= self.similarity:
             return self._join(best, event, best_sim)
+        fam, fam_sim, rsig = -1, 0.0, None
+        if rare.shape[0] >= self.rare_min and (rare := sort_unique(rare)).shape[0] >= self.rare_min:
+            # no near-duplicate: is it a paraphrase of a recent letter's rare content?
+            rsig = self.rare_hasher.signature(rare)
+            fam, fam_sim = self.rare_index.best(rsig, self._family_sig)
+            twin = self._twin(fam) if fam_sim >= self.similarity else -1
+            if twin >= 0:
+                # Its rare content is a near-duplicate of the letter that founded both the
+                # family and a near-duplicate cluster: a copy of that letter the LSH bands
+                # missed. It joins the letter's cluster (at its whole-text similarity)
+                # rather than found a second one that would split the template's people;
+                # and its family, as it always did (moderately paraphrased campaigns are
+                # found there, and must not lose members to the cluster).
+                out = self._join(twin, event, int(np.count_nonzero(
+                    sig_array(self._clusters[twin].sig) == sig)) / sig.shape[0])
+                return out + self._assign_family(event, rsig, length, fam, fam_sim)
         c = self._found(_Cluster(pack_sig(sig), ts, length),
                         bisect.bisect_right(self.length_classes, length))
         self._lsh.add(self._next_id - 1, bks)
         out = self._use(c, event, 1.0)
-        if rare.shape[0] >= self.rare_min and (rare := sort_unique(rare)).shape[0] >= self.rare_min:
-            # no near-duplicate: is it a paraphrase of a recent letter's rare content?
-            out += self._assign_family(event, rare, length)
+        if rsig is not None:
+            out += self._assign_family(event, rsig, length, fam, fam_sim)
         return out
+
+    def _twin(self, fam: int) -> int:
+        """The near-duplicate cluster founded by the same letter as family ``fam``, or -1.
+
+        A family is founded only by a letter that has just founded a near-duplicate
+        cluster (``_assign``), and ids are handed out in order and never reused, so that
+        cluster is ``fam - 1`` while it lives. The checks turn anything else (an evicted
+        twin, an older checkpoint's numbering) into "none" (no new state to pickle).
+        """
+        cl = self._clusters
+        twin = cl.get(fam - 1)
+        if twin is None or twin.family or twin.first_ts != cl[fam].first_ts:
+            return -1
+        return fam - 1
 
     def _join(self, cid: int, event: Event, sim: float) -> list[Finding]:
         """``event`` is a use of existing cluster ``cid`` (either tier), unless re-delivered."""
@@ -283,9 +321,7 @@ class TemplateSurge(ReportsSurprises):
         self._next_id += 1
         return c
 
-    def _assign_family(self, event: Event, rare: np.ndarray, length: int) -> list[Finding]:
-        sig = self.rare_hasher.signature(rare)
-        cid, sim = self.rare_index.best(sig, self._family_sig)
+    def _assign_family(self, event: Event, sig: np.ndarray, length: int, cid: int, sim: float) -> list[Finding]:
         if cid >= 0 and sim >= self.rare_similarity:
             return self._join(cid, event, sim)
         c = _Cluster(pack_sig(sig), event.ts, length)

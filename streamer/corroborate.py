@@ -18,7 +18,14 @@ detectors use, applied to the people *both* keys describe, so one debtor's
 three filings cannot corroborate anything. A group's p-values are combined
 with Fisher's method (independent evidence: ``-2 sum ln p ~ chi2(2k)``), and
 the best group's combined score is Bonferroni-corrected for the number of
-groups the event offered (we report the best one). A finding is emitted when
+*detector combinations* the event offered (we report the best one). Which of
+a detector's keys stands for it is not a further choice to correct for: the
+detectors alert on any key of theirs that reaches the threshold, with no
+correction for how many keys an event touches (an agency letter touches its
+phone, name and address keys at once, all about the same people), so the
+strongest key of a detector on these people is that detector's judgement
+here too. Counting key combinations instead charged an agency letter
+``log10 3`` for naming three contacts. A finding is emitted when
 the corrected score reaches ``threshold`` (5: as strong as the weakest
 single-detector alert, so the combined alert costs no more false alarms per
 judgement than the detectors already accept).
@@ -57,7 +64,7 @@ THRESHOLD = 5.0
 #: Complainants every component key must share: detectors never call two
 #: people sharing something an agency, corroboration does not either.
 MIN_SHARED = 3
-#: Cap on the groups tried per event (bounded work; the correction counts them).
+#: Cap on the key groups tried per event (bounded work).
 MAX_GROUPS = 256
 _LN10 = math.log(10.0)
 
@@ -108,6 +115,7 @@ class Corroborator:
         options = [[None, *sorted(by_det[d], key=lambda s: (-s.score, s.key))] for d in dets]
         best: tuple[float, list[Surprise], frozenset[str]] | None = None
         tried = 0
+        subsets: set[tuple[str, ...]] = set()  # detector combinations offered (the correction)
         for combo in product(*options):
             group = [s for s in combo if s is not None]
             if len(group) < 2:
@@ -116,6 +124,7 @@ class Corroborator:
             if len(shared) < self.min_shared:
                 continue
             tried += 1
+            subsets.add(tuple(x.detector for x in group))  # (in ``dets`` order: one tuple per combination)
             sc = fisher_score([s.score for s in group])
             if best is None or sc > best[0]:
                 best = (sc, group, shared)
@@ -124,13 +133,13 @@ class Corroborator:
         if best is None:
             return []
         raw, group, shared = best
-        score = raw - math.log10(tried)
+        score = raw - math.log10(len(subsets))
         if score < self.threshold:
             return []
         self.findings_total += 1
-        return [self._finding(event, score, raw, tried, group, shared)]
+        return [self._finding(event, score, raw, tried, len(subsets), group, shared)]
 
-    def _finding(self, event: Event, score: float, raw: float, tried: int, group: list[Surprise],
+    def _finding(self, event: Event, score: float, raw: float, tried: int, n_combos: int, group: list[Surprise],
                  shared: frozenset[str]) -> Finding:
         common = set.intersection(*(set(s.event_ids) for s in group))
         ids = [e for e in group[0].event_ids if e in common][-self.max_event_ids:]
@@ -150,8 +159,8 @@ class Corroborator:
         summary = (f"Early warning: the same {len(shared)} complainants share "
                    + "; and ".join(parts)
                    + f". No single detector is sure; together p={p:.1g}"
-                   f" (Fisher over {len(group)} independent detectors, best of {tried} combination"
-                   f"{'s' if tried != 1 else ''}).")
+                   f" (Fisher over {len(group)} independent detectors, best of {n_combos} detector combination"
+                   f"{'s' if n_combos != 1 else ''}).")
         return Finding(
             detector=self.name,
             key="corroborated:" + "+".join(sorted(s.key for s in group)),
@@ -167,7 +176,8 @@ class Corroborator:
                 "shared_events": len(common),
                 "combined_p_value": p,
                 "uncorrected_score": round(raw, 3),
-                "combinations_tried": tried,
+                "combinations_tried": tried,  # key groups compared
+                "detector_combinations": n_combos,  # what the score is corrected for
                 "components": comps,
             },
         )

@@ -69,16 +69,28 @@ def test_agency_phone_labelled_self_is_caught_once_shared():
     assert det.stats()["promoted_total"] == 1
 
 
-def test_agency_confined_to_one_institution_needs_one_more_complainant():
+def _scores(events) -> list[float]:
+    """The phone key's score at each event (its finding's, or its sub-threshold surprise's)."""
+    det, out = AgentSurge(), []
+    for e in events:
+        fs = det.update(e)
+        out.append(fs[0].score if fs else max((x.score for x in det.surprises()), default=0.0))
+    return out
+
+
+def test_agency_confined_to_one_institution_scores_lower_than_one_spread_over_banks():
     # a key seen at a single institution might be the institution's own contact:
-    # it is judged against confined_factor x the prior, and fires a little later
+    # it is judged against confined_factor x the prior, and fires no earlier
     evs = [ev(f"s{i}", 9 + 2 * i, f"C{i}", contacts=[("phone", AGENCY_PHONE, "self")]) for i in range(8)]
     fs = run(AgentSurge(), evs)
-    assert fs[0].evidence["distinct_complainants"] == 5
+    assert fs[0].evidence["distinct_complainants"] == 4
     assert fs[0].evidence["confined"] is True and fs[0].evidence["prior_factor"] == 3.0
     spread = [ev(e.event_id, 9 + 2 * i, f"C{i}", inst=("bank-a", "bank-b")[i % 2],
                  contacts=[("phone", AGENCY_PHONE, "self")]) for i, e in enumerate(evs)]
     assert run(AgentSurge(), spread)[0].evidence["distinct_complainants"] == 4
+    # at every count from the 3rd complainant on, spreading over banks is worth at least log10 3
+    for confined, spread_score in list(zip(_scores(evs), _scores(spread)))[2:]:
+        assert spread_score - confined >= 0.47
 
 
 def test_earlier_self_sighting_founds_a_key_first_given_in_another_role():
@@ -179,14 +191,14 @@ def _first_summary(kind: str, value: str, role: str, insts=("bank-a", "bank-b", 
 def test_summaries_name_the_kind_and_role_in_plain_english():
     assert _first_summary("phone", AGENCY_PHONE, "representative") == (
         "A phone given as a representative's contact acted for 4 complainants at 3 institutions in 3 hours; "
-        "a phone normally acts for 1 complainant plus 0.11 more per 30 days (p=4e-07).")
+        "a phone normally acts for 1 complainant plus 0.11 more per 30 days (p=1e-07).")
     assert _first_summary("representative", "刘某", "representative") == (
         "A representative's name acted for 4 complainants at 3 institutions in 3 hours; "
-        "a representative's name normally acts for 1 complainant plus 0.31 more per 30 days (p=8e-06).")
+        "a representative's name normally acts for 1 complainant plus 0.31 more per 30 days (p=3e-06).")
     s = _first_summary("address", "上海市徐汇区某路1号", "self", insts=("bank-a",))
     assert s == ("An address given as a complainant's own contact acted for 6 complainants at 1 institution in "
                  "5 hours; an address seen at a single institution normally acts for 1 complainant plus 1.5 more "
-                 "per 30 days (p=5e-06).")
+                 "per 30 days (p=2e-06).")
     s = _first_summary("organization", "某某信息咨询有限公司", "representative")
     assert s.startswith("An organisation named as representative acted for ")
     s = _first_summary("email", "agent@x.cn", "unknown")
@@ -307,3 +319,36 @@ def test_version_1_checkpoint_state_restores():
         a.__setstate__({k: getattr(a, k) for k in a.__slots__ if k not in ("chans", "own_line")})
     more = [ev(f"b{i}", 5 + i, f"D{i}", inst="cfc-d", contacts=[("phone", AGENCY_PHONE, "representative")]) for i in range(3)]
     assert run(old, more) and old.stats()["own_line_total"] == 0
+
+
+def test_windows_clipped_to_a_young_keys_age_are_one_test():
+    import math
+
+    from detectors.agent_surge import _one_test_per_window
+    from detectors.rates import Surprise as Score
+
+    day = 86400.0
+    scales = (day, 7 * day, 30 * day)
+    raws = (4.3, 4.6, 4.6)
+    s = Score(4.6 - math.log10(3), 10 ** -(4.6 - math.log10(3)), 7 * day, 2.0, 0.004, 0.004, 0.01, raws)
+    # younger than a day: the three windows hold the same arrivals against the same expectation
+    young = _one_test_per_window(s, scales, 6 * 3600.0, day)
+    assert young.score == 4.6 and young.p_value == 10 ** -4.6
+    assert (young.window, young.observed, young.per_scale) == (s.window, s.observed, raws)
+    # three days old: the 1-day window differs, the 7- and 30-day ones are one test
+    assert _one_test_per_window(s, scales, 3 * day, day).score == 4.6 - math.log10(2)
+    # older than the longest window: three tests, as RateModel.score corrected them
+    assert _one_test_per_window(s, scales, 40 * day, day) is s
+
+
+def test_agency_phone_at_its_third_complainant_within_hours_is_judged_as_one_window():
+    evs = [ev(f"a{i}", 9 + 2 * i, f"C{i}", inst=("bank-a", "bank-b")[i % 2],
+              contacts=[("phone", AGENCY_PHONE, "representative")]) for i in range(3)]
+    det = AgentSurge()
+    for e in evs:
+        det.update(e)
+    (s,) = det.surprises()  # sub-threshold at 3 complainants, reported for corroboration
+    a = next(iter(det._keys.values()))
+    raw = a.rate.score(evs[-1].ts, det.scales, baseline=det._prior("phone").get(), given=1.0,
+                       r_min=det._prior("phone").r_min, since=a.first_ts)
+    assert s.score == round(max(raw.per_scale), 3) > raw.score

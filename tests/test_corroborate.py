@@ -80,14 +80,20 @@ def test_weak_agreement_stays_quiet():
     assert c.stats()["judged_total"] == 1 and c.stats()["findings_total"] == 0
 
 
-def test_more_combinations_cost_a_bonferroni_correction():
+def test_a_detectors_extra_keys_cost_nothing_but_more_detectors_cost_a_bonferroni_correction():
     pair = [sur("agent_surge", "representative:1", 3.3), sur("template_surge", "template:1", 3.4)]
     one = Corroborator().combine(EV, pair)[0]
-    # a weaker second agent key adds a second (agent, template) combination to choose from
+    # a weaker second agent key (the agency's address, about the same people) is not a
+    # second test: the detector's strongest key is its judgement, as when it alerts alone
     two = Corroborator(threshold=0.0).combine(EV, pair + [sur("agent_surge", "address:1", 1.5)])[0]
-    assert two.evidence["combinations_tried"] == 2
-    assert two.score == pytest.approx(one.score - math.log10(2), abs=1e-3)
+    assert two.evidence["combinations_tried"] == 2 and two.evidence["detector_combinations"] == 1
+    assert two.score == pytest.approx(one.score, abs=1e-3)
     assert two.key == one.key  # the best group is still reported
+    # a third detector offers four detector combinations (three pairs and the triple)
+    three = Corroborator(threshold=0.0).combine(EV, pair + [sur("issuer_surge", "issuer:1:medical", 1.2)])[0]
+    assert three.evidence["detector_combinations"] == 4
+    best = max(fisher_score([3.3, 3.4]), fisher_score([3.3, 3.4, 1.2]))
+    assert three.score == pytest.approx(best - math.log10(4), abs=1e-3)
 
 
 def test_three_detectors_combine_when_they_share_the_people():

@@ -418,3 +418,25 @@ def test_a_detector_pickles_while_a_prepared_batch_is_cached():
     out = run(ref, chunk)
     assert run(restored, chunk) == out and run(det, chunk) == out
     assert pickle.dumps(restored) == pickle.dumps(ref)
+
+
+def test_a_copy_the_lsh_index_misses_joins_its_letters_cluster_through_the_rare_tier(monkeypatch):
+    # An agency letter at similarity ~0.6 to its representative shares no LSH band about
+    # 15 % of the time. It must not found a second cluster (splitting the template's
+    # complainants between two keys): its rare content is a near-duplicate of the family
+    # founded by the same first letter, so it joins that letter's cluster.
+    rng = random.Random(12)
+    det = TemplateSurge()
+    warm(det, rng, days=2, n=1200)  # past warm-up, and enough letters to know what is rare
+    det.update(ev("cp0", 50.0, "CP0", inst="bank-a", text=agency_letter(rng, "bank-a")))
+    (home,) = [cid for cid, c in det._clusters.items() if c.events == "cp0" and not c.family]
+    assert any(c.family and c.events == "cp0" for c in det._clusters.values())  # the letter's family
+    n_clusters = det.stats()["clusters"]
+    monkeypatch.setattr(det._lsh, "lookup", lambda bks, q=None: [])  # every band misses
+    det.update(ev("cp1", 51.0, "CP1", inst="bank-b", text=agency_letter(rng, "bank-b")))
+    assert det.stats()["clusters"] == n_clusters  # no second near-duplicate cluster, no second family
+    (fam,) = [c for c in det._clusters.values() if c.family and c.events in ("cp0", ["cp0", "cp1"])]
+    assert fam.events == ["cp0", "cp1"]  # and the family counts it, as before
+    c = det._clusters[home]
+    assert len(c.members) == 2 and c.events == ["cp0", "cp1"]
+    assert 0.0 < c.sim_sum - 1.0 < 1.0  # it joined at its own (whole-text) similarity, not the rare one
