@@ -15,9 +15,12 @@ event-time-shifted copies: 2 = 38,200 events), loaded once into a fresh topic
    ``poll`` + count, from the first non-empty poll to the last message;
 3. **e2e in-process KafkaSource**: what ``surgewatch run`` does
    (``KafkaSource.run`` + ``KafkaSink`` alerts / dead letters / scored, flush
-   and commit per batch) in a fresh group, from the first non-empty poll to
-   the commit of the last message; once with the scored topic (the default
-   of ``run``) and once with ``--scored-topic ''``;
+   and commit every ``--commit-interval-ms`` while behind, after every batch
+   once caught up) in a fresh group, from the first non-empty poll to the
+   commit of the last message; once with the scored topic (the default of
+   ``run``), once with ``--scored-topic ''`` and once with the scored topic and
+   a commit interval of 0 (flush + commit after every polled batch, the loop
+   before the interval) for an A/B within one process;
 4. **e2e CLI**: ``surgewatch run --exit-when-idle`` as a subprocess; measured
    from outside by polling the group's committed offset every 20 ms: rate =
    (N - first committed offset) / (time of the last commit - time of the first),
@@ -90,7 +93,8 @@ def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
     return n / (t_last - t_first)
 
 
-def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_records: int) -> tuple[float, dict]:
+def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_records: int,
+               commit_interval_ms: int) -> tuple[float, dict]:
     from streamer.config import KafkaSettings
     from streamer.kafka_io import KafkaLinesSink, KafkaSink, KafkaSource, make_producer
 
@@ -101,7 +105,7 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
     scored_sinks = [KafkaLinesSink(producer, topic + ".scored")] if scored else []
     pipeline = build_pipeline(Pseudonymizer(DEV_KEY), [alerts], [dlq], None, scored_sinks)
     source = KafkaSource(settings, topic, K.unique("bench-e2e"), session_timeout_ms=6000,
-                         max_poll_records=max_poll_records)
+                         max_poll_records=max_poll_records, commit_interval_ms=commit_interval_ms)
     stop = threading.Event()
     marks = {"first": None, "last": None, "n": 0, "batches": 0, "cpu_first": 0.0, "cpu_last": 0.0}
     phase = {"poll": 0.0, "process": 0.0, "flush": 0.0, "commit": 0.0}
@@ -135,18 +139,18 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
     pipeline.flush = timed(real_flush, "flush")
     source._commit = timed(real_commit, "commit")
 
-    def on_batch(k: int) -> None:  # called after the batch's flush + commit
+    def on_batch(k: int) -> None:  # called after the batch (and its flush + commit, if due)
         marks["n"] += k
         marks["batches"] += 1
-        marks["last"], marks["cpu_last"] = time.perf_counter(), time.process_time()
         if marks["n"] >= n:
-            stop.set()
+            stop.set()                  # run() then flushes and commits what is left, and returns
 
     timer = threading.Timer(180, stop.set)
     timer.start()
     gc.collect()
     try:
         source.run(pipeline, stop, on_batch=on_batch)
+        marks["last"], marks["cpu_last"] = time.perf_counter(), time.process_time()   # all committed
     finally:
         timer.cancel()
         pipeline.close()
@@ -154,21 +158,23 @@ def e2e_source(bootstrap: str, topic: str, n: int, scored: bool, max_poll_record
     if marks["n"] < n:
         raise RuntimeError(f"e2e consumed {marks['n']}/{n}")
     total = marks["last"] - marks["first"]
-    CPU.setdefault("scored on" if scored else "scored off", []).append((marks["cpu_last"] - marks["cpu_first"]) / n)
-    info = {"batches": marks["batches"], "alerts": sum(pipeline.stats.alerts.values()),
+    cpu_key = ("scored on" if scored else "scored off") + ("" if commit_interval_ms else ", commit/batch")
+    CPU.setdefault(cpu_key, []).append((marks["cpu_last"] - marks["cpu_first"]) / n)
+    info = {"batches": marks["batches"], "commits": source.commits, "alerts": sum(pipeline.stats.alerts.values()),
             "phase_share": {k: round(v / total, 3) for k, v in phase.items()},
             "phase_us_per_event": {k: round(v / n * 1e6, 1) for k, v in phase.items()},
             "phase_cpu_us_per_event": {k: round(v / n * 1e6, 1) for k, v in phase_cpu.items()}}
     return n / (marks["last"] - marks["first"]), info
 
 
-def e2e_cli(bootstrap: str, topic: str, n: int, scored: bool, max_poll_records: int) -> tuple[float, dict]:
+def e2e_cli(bootstrap: str, topic: str, n: int, scored: bool, max_poll_records: int,
+            commit_interval_ms: int) -> tuple[float, dict]:
     group = K.unique("bench-cli")
     cmd = [sys.executable, "-m", "streamer.cli", "run", "--bootstrap-servers", bootstrap, "--topic", topic,
            "--group", group, "--alerts-topic", topic + ".alerts", "--dlq-topic", topic + ".dlq",
            "--scored-topic", (topic + ".scored") if scored else "", "--metrics-port", "0", "--allow-dev-key",
            "--exit-when-idle", "3", "--session-timeout-ms", "6000", "--log-level", "warning",
-           "--max-poll-records", str(max_poll_records)]
+           "--max-poll-records", str(max_poll_records), "--commit-interval-ms", str(commit_interval_ms)]
     env = dict(os.environ)
     env.pop("SURGEWATCH_PSEUDONYM_KEY", None)
     committed = K.committed(bootstrap, group, topic)
@@ -206,6 +212,9 @@ def main(argv=None) -> int:
     ap.add_argument("--copies", type=int, default=2, help="copies of the default profile (19,100 events each)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-poll-records", type=int, default=1000, help="for the e2e paths (surgewatch run's default)")
+    ap.add_argument("--commit-interval-ms", type=int, default=1000,
+                    help="for the e2e paths (surgewatch run's default); the in-thread loop is also run with 0 "
+                         "(flush + commit after every batch) for comparison")
     ap.add_argument("--skip-cli", action="store_true", help="skip the surgewatch-run subprocess measurement")
     ap.add_argument("--keep-broker", action="store_true", help="leave a broker started here running")
     ap.add_argument("--json", default=None)
@@ -226,21 +235,26 @@ def main(argv=None) -> int:
         print(f"input   : {n} events ({sum(map(len, raws)) / n:,.0f} B avg) into topic {topic} (1 partition), "
               f"produced at {prate:,.0f}/s")
         in_process(raws[:500])  # warm-up
+        # (phase key, row label, scored topic, commit interval): the last one is the loop as it was
+        # before the commit interval, flush + commit after every polled batch, for an A/B in one process
+        variants = [("on", "e2e KafkaSource.run, scored topic on", True, args.commit_interval_ms),
+                    ("off", "e2e KafkaSource.run, scored topic off", False, args.commit_interval_ms),
+                    ("on/0", "e2e ... scored on, commit every batch", True, 0)]
         rows: dict[str, list[float]] = {"in-process replay (reference)": [], "bare kafka-python consumer (poll+count)": [],
-                                        "e2e KafkaSource.run, scored topic on": [],
-                                        "e2e KafkaSource.run, scored topic off": []}
+                                        **{label: [] for _, label, _, _ in variants}}
         if not args.skip_cli:
             rows["e2e `surgewatch run` subprocess, scored on"] = []
-        phases: dict[str, list[dict]] = {"on": [], "off": []}
+        phases: dict[str, list[dict]] = {flag: [] for flag, _, _, _ in variants}
         for r in range(args.runs):
             rows["in-process replay (reference)"].append(in_process(raws))
             rows["bare kafka-python consumer (poll+count)"].append(bare_consumer(bootstrap, topic, n))
-            for flag, label in (("on", "e2e KafkaSource.run, scored topic on"), ("off", "e2e KafkaSource.run, scored topic off")):
-                rate, info = e2e_source(bootstrap, topic, n, flag == "on", args.max_poll_records)
+            for flag, label, scored, interval in variants:
+                rate, info = e2e_source(bootstrap, topic, n, scored, args.max_poll_records, interval)
                 rows[label].append(rate)
                 phases[flag].append(info)
             if not args.skip_cli:
-                rows["e2e `surgewatch run` subprocess, scored on"].append(e2e_cli(bootstrap, topic, n, True, args.max_poll_records)[0])
+                rows["e2e `surgewatch run` subprocess, scored on"].append(e2e_cli(bootstrap, topic, n, True, args.max_poll_records,
+                                                                                   args.commit_interval_ms)[0])
             print(f"   run {r + 1}/{args.runs}: " + ", ".join(f"{v[-1]:,.0f}" for v in rows.values()))
         ref = C.median(rows["in-process replay (reference)"])
         print(f"\n   {'path':<46} {'events/s':>10}  {'/ in-process':>12}   runs")
@@ -251,10 +265,11 @@ def main(argv=None) -> int:
             us = {k: C.median([i["phase_us_per_event"][k] for i in infos]) for k in infos[0]["phase_us_per_event"]}
             sh = {k: C.median([i["phase_share"][k] for i in infos]) for k in infos[0]["phase_share"]}
             cu = {k: C.median([i["phase_cpu_us_per_event"][k] for i in infos]) for k in us}
-            print(f"   e2e scored {flag:<3}: where the consume loop's time goes (median): "
+            print(f"   e2e scored {flag:<5}: where the consume loop's time goes (median): "
                   + ", ".join(f"{k} {us[k]:.0f} us/event ({100 * sh[k]:.0f} %, main-thread CPU {cu[k]:.0f})"
                               for k in us)
-                  + f"; {C.median([i['batches'] for i in infos]):.0f} batches")
+                  + f"; {C.median([i['batches'] for i in infos]):.0f} batches, "
+                    f"{C.median([i['commits'] for i in infos]):.0f} commits")
             results.setdefault("phases", {})[flag] = {"us_per_event": us, "share": sh, "cpu_us_per_event": cu}
         e2e = C.median(rows["e2e KafkaSource.run, scored topic on"])
         bare = C.median(rows["bare kafka-python consumer (poll+count)"])
@@ -262,11 +277,14 @@ def main(argv=None) -> int:
               f"{'MET' if e2e >= 0.8 * ref else 'NOT met'}); bare consumer / in-process = {bare / ref:.1f}x")
         # On a shared 2-core box the in-process rate itself swings 2x between runs: the ratio within
         # each run (same minute, same load) and the CPU time per event are the steadier figures.
-        per_run = [100 * a / b for a, b in zip(rows["e2e KafkaSource.run, scored topic on"],
-                                               rows["in-process replay (reference)"])]
+        ref_runs = rows["in-process replay (reference)"]
+        per_run = [100 * a / b for a, b in zip(rows["e2e KafkaSource.run, scored topic on"], ref_runs)]
         cpu = {k: 1e6 * C.median(v) for k, v in CPU.items()}
-        print(f"   e2e (scored on) / in-process within each run: " + ", ".join(f"{x:.0f} %" for x in per_run)
-              + f" (median {C.median(per_run):.0f} %)")
+        print("   / in-process within each run:")
+        for name, v in list(rows.items())[1:]:
+            within = [100 * a / b for a, b in zip(v, ref_runs)]
+            print(f"     {name:<46} " + ", ".join(f"{x:.0f} %" for x in within) + f" (median {C.median(within):.0f} %)")
+            results.setdefault("per_run_ratio_pct_by_path", {})[name] = [round(x, 1) for x in within]
         print("   CPU time of this process per event (all threads, median): "
               + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
               + f"; e2e scored on / in-process CPU = {100 * cpu['in-process'] / cpu['scored on']:.0f} %")

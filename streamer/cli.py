@@ -168,7 +168,7 @@ def cmd_run(args) -> int:
     scored = [KafkaLinesSink(producer, args.scored_topic)] if args.scored_topic else []
     pipeline = build_pipeline(pseudo, sinks, dlq, args, scored)
     source = KafkaSource(settings, args.topic, args.group, session_timeout_ms=args.session_timeout_ms,
-                         max_poll_records=args.max_poll_records)
+                         max_poll_records=args.max_poll_records, commit_interval_ms=args.commit_interval_ms)
     if args.state_dir:
         try:
             source.restore(pipeline, args.state_dir)
@@ -311,6 +311,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="most messages per polled batch; each batch is flushed and committed once, so larger "
                         "batches amortise that round trip but delay the first event of a backlog "
                         "(default 1000) [env SURGEWATCH_MAX_POLL_RECORDS]")
+    p.add_argument("--commit-interval-ms", type=int, default=env_int("SURGEWATCH_COMMIT_INTERVAL_MS", 1000),
+                   help="while catching up on a backlog, flush the outputs and commit offsets at most this often "
+                        "(each costs two broker round trips); once caught up, after every batch. A crash re-reads "
+                        "at most about this much. 0 = after every batch (default 1000) "
+                        "[env SURGEWATCH_COMMIT_INTERVAL_MS]")
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
                    help="exit cleanly after this long without messages (batch jobs, tests)")
     p.add_argument("--allow-dev-key", action="store_true", help=f"use the development key if {KEY_ENV} is unset (never in production)")

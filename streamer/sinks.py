@@ -1,4 +1,4 @@
-"""File and console sinks. (The Kafka sink lives in ``streamer.kafka_io``.)
+"""File and console sinks. (The Kafka sinks live in ``streamer.kafka_sink``.)
 
 Every sink has ``write(record)``, ``flush()`` and ``close()``. ``flush`` is a
 durability point: the runner commits source offsets only after every sink
