@@ -1,149 +1,90 @@
-"""The run loop's commit policy: outputs leave per batch, flush + commit per interval
-while behind, after every batch once caught up, and always flush before commit.
+"""The run loop's commit policy against the real broker.
 
-No broker: a scripted stand-in consumer (polls, high watermarks, commits) and the
-FakeProducer of test_kafka_sink.
+While the consumer is behind, flush + commit wait for ``commit_interval_ms``; once it
+has caught up (and on stop) they happen at once; ``commit_interval_ms=0`` commits after
+every batch. Either way the scored records leave per batch and, when ``run`` returns,
+everything processed is committed. Small polls (``max_poll_records``) make a backlog of
+many batches out of a few hundred messages.
 """
 from __future__ import annotations
 
 import threading
-from collections import namedtuple
 
-from kafka import TopicPartition
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streamer.kafka_io import KafkaLinesSink, KafkaSource
-from tests.test_kafka_sink import FakeProducer
+from streamer.cli import build_pipeline
+from streamer.config import KafkaSettings
+from streamer.kafka_io import KafkaLinesSink, KafkaSink, KafkaSource, make_producer
+from streamer.pseudonym import Pseudonymizer
+from streamer.testing import raw_event
+from tests.kafka_broker import create_topic, unique_topic
 
-Msg = namedtuple("Msg", "offset value")
-TP = TopicPartition("in", 0)
+pytestmark = pytest.mark.kafka
 
-
-class ScriptedConsumer:
-    """Returns ``batches`` of ``size`` messages from one partition whose high watermark is
-    ``highwater``, then empty polls; sets ``stop`` while returning batch ``stop_after``."""
-
-    def __init__(self, log: list, batches: int, size: int, highwater: int, stop: threading.Event,
-                 stop_after: int | None = None) -> None:
-        self.log, self.left, self.size, self.hw = log, batches, size, highwater
-        self.stop, self.stop_after, self.next = stop, stop_after, 0
-
-    def partitions_for_topic(self, topic):
-        return {0}
-
-    def poll(self, timeout_ms=0):
-        if not self.left:
-            return {}
-        self.left -= 1
-        msgs = [Msg(o, b"x") for o in range(self.next, self.next + self.size)]
-        self.next += self.size
-        if self.stop_after is not None and self.next == self.stop_after * self.size:
-            self.stop.set()   # as SIGTERM while this batch is processed
-        return {TP: msgs}
-
-    def highwater(self, tp):
-        return self.hw
-
-    def commit(self, offsets):
-        self.log.append(("commit", offsets[TP].offset))
+N, POLL = 300, 25   # messages, records per poll: at least 12 batches
 
 
-class Pipe:
-    """Writes one scored line per message; logs each flush with how many scored
-    messages had been sent before it."""
-
-    def __init__(self, log: list, sink: KafkaLinesSink, prod: FakeProducer) -> None:
-        self.log, self.prod = log, prod
-        self.scored_sinks, self.alert_sinks, self.dead_letter_sinks = [sink], [], []
-
-    def process_batch(self, items) -> int:
-        for _, origin in items:
-            self.scored_sinks[0].write({"offset": origin["offset"]})
-        return len(items)
-
-    def flush(self) -> None:
-        self.log.append(("flush", len(self.prod.values)))   # scored messages already sent
-        self.scored_sinks[0].flush()
+@pytest.fixture(scope="module")
+def backlog(kafka_bootstrap) -> str:
+    """A topic holding N valid events before any consumer starts (a backlog)."""
+    topic = unique_topic("commit")
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    p = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for i in range(N):
+        p.send(topic, orjson.dumps(raw_event(event_id=f"c-{i}", ts=i / 60)))
+    p.flush()
+    p.close()
+    return topic
 
 
-def source(consumer: ScriptedConsumer, commit_interval_ms: int) -> KafkaSource:
-    src = KafkaSource.__new__(KafkaSource)   # no KafkaConsumer: the scripted one
-    src.__dict__.update(consumer=consumer, topic="in", commit_interval=commit_interval_ms / 1000, commits=0,
-                        _lag={}, _lock=threading.Lock(), _resume={}, positions={}, batches=0, messages=0,
-                        checkpoints=0, commit_failures=0, flush_failures=0, flush_backoff=(0.01, 0.02))
-    return src
-
-
-def run(batches: int, highwater: int, commit_interval_ms: int, stop_after: int | None = None):
-    log: list = []
+def consume(bootstrap: str, topic: str, interval_ms: int) -> tuple[KafkaSource, str, int]:
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    producer = make_producer(settings)
+    scored_topic = unique_topic("commit-scored")
+    pipeline = build_pipeline(Pseudonymizer(b"commit-test-key"), [KafkaSink(producer, unique_topic("a"), "alert_id")],
+                              [KafkaSink(producer, unique_topic("d"), "event_id")], None,
+                              [KafkaLinesSink(producer, scored_topic)])
+    group = unique_topic("commit-group")
+    source = KafkaSource(settings, topic, group, session_timeout_ms=6000, max_poll_records=POLL,
+                         commit_interval_ms=interval_ms)
     stop = threading.Event()
-    prod = FakeProducer()
-    pipe = Pipe(log, KafkaLinesSink(prod, "scored"), prod)
-    src = source(ScriptedConsumer(log, batches, 10, highwater, stop, stop_after), commit_interval_ms)
-    src.run(pipe, stop, poll_ms=10, idle_exit_s=0.02)
-    return log, prod, src
-
-
-def test_behind_commits_wait_for_the_interval_and_catching_up_commits_at_once():
-    log, prod, src = run(batches=5, highwater=50, commit_interval_ms=3_600_000)
-    # one flush + commit, when the fifth batch reached the high watermark; flush first, and
-    # the scored lines had left once per batch before it
-    assert log[:2] == [("flush", 5), ("commit", 50)]
-    assert src.positions == {("in", 0): 50} and src.messages == 50
-    assert [len(v.splitlines()) for v in prod.values] == [10] * 5
-
-
-def test_interval_zero_flushes_and_commits_after_every_batch():
-    log, prod, src = run(batches=3, highwater=30, commit_interval_ms=0)
-    assert log[:6] == [("flush", 1), ("commit", 10), ("flush", 2), ("commit", 20), ("flush", 3), ("commit", 30)]
-    assert src.commits >= 3
-
-
-def test_stop_while_behind_flushes_and_commits_what_was_processed():
-    log, prod, src = run(batches=5, highwater=50, commit_interval_ms=3_600_000, stop_after=2)
-    assert log == [("flush", 2), ("commit", 20)]
-    assert [len(v.splitlines()) for v in prod.values] == [10, 10]
-
-
-def test_idle_poll_commits_a_batch_left_uncommitted():
-    # behind (the high watermark says more is waiting) when the stream goes quiet
-    log, prod, src = run(batches=2, highwater=100, commit_interval_ms=3_600_000)
-    assert log[:2] == [("flush", 2), ("commit", 20)]
-
-
-def test_gc_paused_pauses_the_collector_and_restores_its_state():
-    import gc
-
-    from streamer.kafka_io import gc_paused
-
-    assert gc.isenabled()
-    with gc_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
+    timer = threading.Timer(120, stop.set)
+    timer.start()
     try:
-        with gc_paused():
-            raise RuntimeError("a failing batch")
-    except RuntimeError:
-        pass
-    assert gc.isenabled()
-    gc.disable()                     # a caller that runs without the collector keeps it off
-    try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()
+        source.run(pipeline, stop, poll_ms=200, idle_exit_s=3)
     finally:
-        gc.enable()
+        timer.cancel()
+        pipeline.close()
+        source.close()
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    committed = c.committed(TopicPartition(topic, 0))
+    c.close()
+    return source, scored_topic, committed
 
 
-def test_the_run_loop_processes_batches_with_the_collector_paused():
-    import gc
+def scored_messages(bootstrap: str, topic: str) -> list[bytes]:
+    c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                      consumer_timeout_ms=3000)
+    c.assign([TopicPartition(topic, 0)])
+    out = [m.value for m in c]
+    c.close()
+    return out
 
-    seen: list[bool] = []
-    log: list = []
-    stop = threading.Event()
-    prod = FakeProducer()
-    pipe = Pipe(log, KafkaLinesSink(prod, "scored"), prod)
-    real = pipe.process_batch
-    pipe.process_batch = lambda items: (seen.append(gc.isenabled()), real(items))[1]
-    src = source(ScriptedConsumer(log, 2, 10, 20, stop), 1000)
-    src.run(pipe, stop, poll_ms=10, idle_exit_s=0.02)
-    assert seen == [False, False] and gc.isenabled()
+
+def test_a_backlog_commits_per_interval_and_everything_is_committed_at_the_end(kafka_bootstrap, backlog):
+    source, scored_topic, committed = consume(kafka_bootstrap, backlog, interval_ms=3_600_000)
+    assert source.messages == N and source.batches >= N // POLL
+    assert committed == N
+    # behind for all but the last batches: far fewer commits than batches
+    assert source.commits <= 3 < source.batches
+    # the outputs were not held back for the commit: one scored message per batch
+    msgs = scored_messages(kafka_bootstrap, scored_topic)
+    assert len(msgs) == source.batches and sum(len(m.splitlines()) for m in msgs) == N
+
+
+def test_interval_zero_commits_after_every_batch(kafka_bootstrap, backlog):
+    source, _, committed = consume(kafka_bootstrap, backlog, interval_ms=0)
+    assert committed == N
+    assert source.commits >= source.batches >= N // POLL
