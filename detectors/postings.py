@@ -27,8 +27,11 @@ one costs little copying per posting (a flush copies the young run, a merge
 the main one: ~24 element copies of 8 bytes per posting in all, against ~100
 ns of dict work to add it) and bounds the dict at 1/256 of the packed
 postings. The price is a second ``searchsorted`` per lookup while the young
-run is not empty. A small index (main run under ``16 * merge_min``) merges
-every flush straight into the main run, as a one-run index did.
+run is not empty (~1 us). So a small index (main run under ``16 * merge_min``
+postings, 64k by default) keeps one run, as before the young run: its dict is
+flushed straight into the main run at 1/8 of it, so holds at most ~8k postings
+(a constant ~0.8 MB, like the rare-shingle sketch's 1 MB), and its lookups
+search one run. The realistic streams' indexes stay in this regime.
 
 Removing an id that is already packed only marks it dead; dead postings are
 dropped from answers at once and from the arrays at the next merge into the
@@ -53,6 +56,8 @@ __all__ = ["Postings", "fold32"]
 _S32 = np.uint64(32)
 _FLUSH_SHIFT = 8  # the dict is flushed at 1/256 of the packed postings (module doc)
 _MERGE_SHIFT = 4  # the young run joins the main run at 1/16 of it; so are dead postings purged
+_SMALL_SHIFT = 3  # a small index (one run) takes the dict at 1/8 of it
+_YOUNG_FROM = 16  # ... below this many ``merge_min`` of postings in the main run
 
 
 def fold32(h: np.ndarray) -> np.ndarray:
@@ -99,8 +104,15 @@ class Postings:
             else:
                 recent[k] = [cur, cid]
         self.n_recent += len(keys)
-        if self.n_recent >= max(self.merge_min, self._n_packed() >> _FLUSH_SHIFT):
+        if self.n_recent >= self._flush_at():
             self._flush()
+
+    def _flush_at(self) -> int:
+        """Dict postings that call for a flush (see the module doc for the two regimes)."""
+        main = self.keys.shape[0]
+        if main < _YOUNG_FROM * self.merge_min:
+            return max(self.merge_min, main >> _SMALL_SHIFT)
+        return max(self.merge_min, (main + self.young_keys.shape[0]) >> _FLUSH_SHIFT)
 
     def remove(self, cid: int, keys: list[int]) -> None:
         """Forget ``cid``'s postings under ``keys`` (all of the keys it was added with)."""
@@ -166,7 +178,11 @@ class Postings:
             out.extend([c for c in found if c not in dead] if dead else found)
 
     def _flush(self) -> None:
-        """The dict into the young run; the young run into the main one once it is 1/16 of it."""
+        """The dict into the young run, and that into the main one once it is 1/16 of it;
+        a small index's dict straight into its main run."""
+        if self.keys.shape[0] < _YOUNG_FROM * self.merge_min:
+            self._merge()
+            return
         self.young_keys, self.young_ids = self._recent_into(self.young_keys, self.young_ids)
         if self.young_keys.shape[0] >= self.keys.shape[0] >> _MERGE_SHIFT:
             self._merge()
