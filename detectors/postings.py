@@ -155,17 +155,36 @@ class Postings:
         packed_keys = self.keys
         if packed_keys.shape[0]:
             q = np.asarray(keys, dtype=packed_keys.dtype) if qkeys is None else qkeys
-            self._lookup_run(packed_keys, self.ids, q, out)
-            if self.young_keys.shape[0]:
-                self._lookup_run(self.young_keys, self.young_ids, q, out)
+            if self.young_keys.shape[0]:  # a large index (see the module doc): two runs
+                self._lookup_large_run(packed_keys, self.ids, q, out)
+                self._lookup_large_run(self.young_keys, self.young_ids, q, out)
+            else:
+                self._lookup_run(packed_keys, self.ids, q, out)
         return out
 
-    def _lookup_run(self, run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray, out: list[int]) -> None:
-        """Append to ``out`` the live ids of one sorted run filed under the keys ``q``."""
+    def _lookup_large_run(self, run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray, out: list[int]) -> None:
+        """``_lookup_run`` for a large index, where most keys of a lookup are not in a run
+        (the flood of distinct letters at the key cap: a rare-tier lookup searched 1.6M
+        postings twice per key). The second ``searchsorted`` (where each key's run ends)
+        is done only for the keys found, and not at all when none is: the same answer
+        for ~2 cheap array operations more, paid back from a run of ~100k postings on."""
+        lo = run_keys.searchsorted(q)
+        # the key at each insertion point is the query iff it is filed; past the end
+        # (lo == size) "clip" reads the last key, which is smaller than the query
+        hit = run_keys.take(lo, mode="clip") == q
+        if not hit.any():
+            return
+        self._lookup_run(run_keys, run_ids, q[hit], out, lo[hit])
+
+    def _lookup_run(self, run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray, out: list[int],
+                    lo: np.ndarray | None = None) -> None:
+        """Append to ``out`` the live ids of one sorted run filed under the keys ``q``
+        (``lo``: their insertion points, if the caller has them)."""
         # each key's run of equal packed keys is [lo, hi): gathered in one go, as a
         # near-duplicate letter hits several runs (a loop over numpy scalars cost
         # ~0.5 us a posting)
-        lo = run_keys.searchsorted(q)  # (the method: np.searchsorted's wrapper costs ~1 us)
+        if lo is None:
+            lo = run_keys.searchsorted(q)  # (the method: np.searchsorted's wrapper costs ~1 us)
         run = run_keys.searchsorted(q, "right") - lo
         total = int(run.sum())
         if total:
