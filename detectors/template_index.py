@@ -7,13 +7,15 @@ cluster's id under its representative's band keys folded to 32 bits; a lookup
 gives *proposals*, which ``closest`` checks against the representatives' full
 signatures (a real candidate shares a whole band with the text) and ranks by
 estimated Jaccard. Paraphrase families live in ``paraphrase.RareIndex``
-instead; ``unindex`` drops a cluster from whichever of the two holds it.
+instead; ``unindex`` drops a cluster from whichever of the two holds it (and
+keeps the cluster table compact, see ``compact_clusters``).
 
 Functions of the detector's state, no state of their own: checkpoints are
 unchanged (``upgrade`` brings an older one's indexes to today's layout).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from detectors.template_state import _Cluster
     from detectors.template_surge import TemplateSurge
 
-__all__ = ["candidates", "closest", "index_keys", "refile", "unindex", "upgrade"]
+__all__ = ["candidates", "closest", "compact_clusters", "index_keys", "refile", "unindex", "upgrade"]
 
 
 def index_keys(hasher: MinHasher, sig: np.ndarray | bytes) -> list[int]:
@@ -34,11 +36,40 @@ def index_keys(hasher: MinHasher, sig: np.ndarray | bytes) -> list[int]:
 
 
 def unindex(det: TemplateSurge, cid: int, c: _Cluster) -> None:
-    """Drop cluster ``cid`` (``c``, being evicted) from the index of its tier."""
+    """Drop cluster ``cid`` (``c``, evicted: already out of ``det._clusters``) from the
+    index of its tier, and compact the cluster table now and then (``compact_clusters``)."""
     if c.family:
         det.rare_index.remove(cid, c.sig)
     else:
         det._lsh.remove(cid, index_keys(det.hasher, c.sig))
+    n = det.__dict__.get("_evicted_since_compact", 0) + 1  # (absent in older checkpoints)
+    if n > (len(det._clusters) >> 1) + _COMPACT_MIN:
+        compact_clusters(det._clusters)
+        n = 0
+    det._evicted_since_compact = n
+
+
+_COMPACT_MIN = 1024  # evictions a small table waits for before it is rebuilt
+
+
+def compact_clusters(clusters: OrderedDict) -> None:
+    """Rebuild ``clusters`` in place, in the same order, at its live size.
+
+    A dict's table never shrinks on deletes: each eviction (and each ``_join``,
+    which deletes and re-inserts to move a cluster last) spends an entry slot,
+    and when the slots run out CPython resizes to ~3x the live entries, so
+    after churn at the key cap the table settles at twice the size of a fresh
+    one (~180 instead of ~105 bytes a key at 50k clusters). ``unindex``
+    rebuilds it after evictions of half its live entries: O(n) every n/2
+    evictions, i.e. amortised O(1) (two entry copies an eviction), which keeps
+    the fresh table under the flood of one founding per eviction (half a
+    table's entries fit in its spare slots). In place (``clear`` drops the
+    table, ``update`` builds a fresh one), because ``TemplateSurge._evict``
+    holds the dict while it calls ``unindex``; order and contents are kept.
+    """
+    items = list(clusters.items())
+    clusters.clear()
+    clusters.update(items)
 
 
 def refile(clusters: dict[int, _Cluster], hasher: MinHasher) -> Postings:

@@ -48,6 +48,7 @@ def test_memory_quick(tmp_path):
         r = res["detectors"][det]
         last = r["flood"]["points"][-1]
         assert last["tracked"] > 0 and last["pickled"] > 0, det
+        assert last["live"] > 100 * last["tracked"], det  # the state walk reached the per-key state
         assert r["tracemalloc"], det
 
 

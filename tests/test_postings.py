@@ -1,4 +1,5 @@
-"""Packed posting lists answer like a dict of lists, across merges and removals, and pickle."""
+"""Packed posting lists answer like a dict of lists, across flushes, merges and removals, keep
+their buffers bounded, and pickle (older one-run checkpoints too)."""
 from __future__ import annotations
 
 import pickle
@@ -21,9 +22,10 @@ def _reference_check(p: Postings, ref: dict[int, set[int]], rng: random.Random, 
 def test_matches_a_dict_of_sets_through_merges_and_removals():
     rng = random.Random(7)
     universe = [rng.getrandbits(64) for _ in range(400)]
-    p = Postings(merge_min=64)  # small: many merges and dead purges
+    p = Postings(merge_min=64)  # small: many flushes, merges and dead purges
     ref: dict[int, set[int]] = {}
     filed: dict[int, list[int]] = {}
+    checked_with_young = 0
     for cid in range(3000):
         keys = rng.sample(universe, 16)
         p.add(cid, keys)
@@ -40,7 +42,9 @@ def test_matches_a_dict_of_sets_through_merges_and_removals():
                     del ref[k]
         if cid % 50 == 0:
             _reference_check(p, ref, rng, universe)
+            checked_with_young += p.young_keys.shape[0] > 0
     assert p.keys.shape[0] > 0, "postings were packed"
+    assert checked_with_young >= 10, "lookups were checked while both sorted runs held postings"
     _reference_check(pickle.loads(pickle.dumps(p)), ref, rng, universe)
 
 
@@ -63,3 +67,43 @@ def test_ids_beyond_32_bits_widen_the_packed_ids():
     p.add(2**40, [2, 3])  # merge: the id array must widen, not wrap
     assert sorted(p.lookup([2])) == [5, 2**40]
     assert p.ids.dtype == np.int64
+
+
+def test_buffers_stay_a_small_fraction_of_the_packed_postings():
+    # the dict (~95 bytes a posting) and the dead postings are what made the template
+    # detector's memory per key grow under churn at its key cap (issue #6)
+    rng = random.Random(3)
+    p = Postings(np.uint32, merge_min=64)
+    live: list[tuple[int, list[int]]] = []
+    for cid in range(6000):
+        keys = [rng.getrandbits(32) for _ in range(16)]
+        p.add(cid, keys)
+        live.append((cid, keys))
+        if len(live) > 1500:  # churn at a "cap" of 1,500 ids: one removal per addition
+            p.remove(*live.pop(rng.randrange(len(live) // 4)))  # mostly old ids: packed ones
+        packed = p.keys.shape[0] + p.young_keys.shape[0]
+        if p.keys.shape[0] >= 16 * p.merge_min:  # past the small, one-run regime
+            assert p.n_recent < max(p.merge_min, packed >> 8) + 16
+        else:
+            assert p.n_recent < max(p.merge_min, p.keys.shape[0] >> 3) + 16 and p.young_keys.shape[0] == 0
+        assert p.young_keys.shape[0] == 0 or p.young_keys.shape[0] < p.keys.shape[0] >> 4
+        assert p.n_dead < max(p.merge_min, packed >> 4) + 16
+    assert len(p) == 1500 * 16
+    assert p.young_keys.shape[0] > 0 or p.n_recent > 0
+
+
+def test_a_checkpoint_of_the_one_run_layout_loads():
+    p = Postings(np.uint32, merge_min=4)
+    p.add(1, [10, 11])
+    p.add(2, [10, 12])  # merged: packed
+    p.add(3, [13])
+    p.remove(2, [10, 12])
+    state = dict(p.__dict__)
+    del state["young_keys"], state["young_ids"]  # as pickled before the young run
+    old = Postings.__new__(Postings)
+    old.__setstate__(state)
+    assert sorted(old.lookup([10, 11, 12, 13])) == [1, 1, 3]
+    for cid in range(4, 40):  # and it goes on filing (through flushes and merges)
+        old.add(cid, [100 + cid])
+    assert sorted(old.lookup([10, 139])) == [1, 39] and len(old) == 3 + 36
+    assert old.young_keys.dtype == np.uint32
