@@ -11,7 +11,10 @@ event-time-shifted copies: 2 = 38,200 events), loaded once into a fresh topic
 
 1. **in-process**: ``build_pipeline`` with no-op sinks (scored sink on) over
    the same bytes, through ``Pipeline.process_batch`` in 1,000-message chunks
-   as ``surgewatch replay`` does (collector paused per batch) -- the reference;
+   as ``surgewatch replay`` does (collector paused per batch), its alerts, dead
+   letters and scored records written as JSON lines to /dev/null as replay's
+   files are -- the reference; also, for comparison, with the records dropped
+   unserialised (no-op sinks, as bench/throughput.py);
 2. **bare consumer**: a kafka-python ``KafkaConsumer`` in a fresh group,
    ``poll`` + count, from the first non-empty poll to the last message;
 3. **e2e in-process KafkaSource**: what ``surgewatch run`` does
@@ -56,21 +59,32 @@ import orjson  # noqa: E402
 
 from streamer.cli import build_pipeline  # noqa: E402
 from streamer.pseudonym import DEV_KEY, Pseudonymizer  # noqa: E402
+from streamer.sinks import JsonlSink  # noqa: E402
 
 
 CPU: dict[str, list[float]] = {}  # path -> this process's CPU seconds per event (all threads), per run
 
 
-def in_process(raws: list[bytes]) -> float:
-    p = build_pipeline(Pseudonymizer(DEV_KEY), [C.NullSink()], [C.NullSink()], None, scored_sinks=[C.NullSink()])
+def in_process(raws: list[bytes], serialise: bool = True) -> float:
+    """``surgewatch replay --alerts --scored`` of the same bytes: the outputs are written as JSON
+    lines (``JsonlSink`` to /dev/null, as replay's files minus the disk), so the reference does
+    the output work the e2e loop does except the transport. ``serialise=False`` drops the records
+    unserialised (no-op sinks, as bench/throughput.py; the reference before session 10)."""
+    if serialise:
+        sinks = [JsonlSink(os.devnull, fsync=False) for _ in range(3)]
+    else:
+        sinks = [C.NullSink() for _ in range(3)]
+    p = build_pipeline(Pseudonymizer(DEV_KEY), [sinks[0]], [sinks[1]], None, scored_sinks=[sinks[2]])
     gc.collect()
     t0, c0 = time.perf_counter(), time.process_time()
     # as ``surgewatch replay`` does: Pipeline.process_batch over 1,000-message chunks
     for start in range(0, len(raws), 1000):
         p.process_batch([(raw, {"topic": "t", "partition": 0, "offset": start + j})
                          for j, raw in enumerate(raws[start:start + 1000])])
-    CPU.setdefault("in-process", []).append((time.process_time() - c0) / len(raws))
-    return len(raws) / (time.perf_counter() - t0)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    p.close()
+    CPU.setdefault("in-process" if serialise else "in-process, outputs dropped", []).append(cpu / len(raws))
+    return len(raws) / elapsed
 
 
 def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
@@ -243,13 +257,15 @@ def main(argv=None) -> int:
         variants = [("on", "e2e KafkaSource.run, scored topic on", True, args.commit_interval_ms),
                     ("off", "e2e KafkaSource.run, scored topic off", False, args.commit_interval_ms),
                     ("on/0", "e2e ... scored on, commit every batch", True, 0)]
-        rows: dict[str, list[float]] = {"in-process replay (reference)": [], "bare kafka-python consumer (poll+count)": [],
+        rows: dict[str, list[float]] = {"in-process replay (reference)": [], "in-process, outputs dropped unserialised": [],
+                                        "bare kafka-python consumer (poll+count)": [],
                                         **{label: [] for _, label, _, _ in variants}}
         if not args.skip_cli:
             rows["e2e `surgewatch run` subprocess, scored on"] = []
         phases: dict[str, list[dict]] = {flag: [] for flag, _, _, _ in variants}
         for r in range(args.runs):
             rows["in-process replay (reference)"].append(in_process(raws))
+            rows["in-process, outputs dropped unserialised"].append(in_process(raws, serialise=False))
             rows["bare kafka-python consumer (poll+count)"].append(bare_consumer(bootstrap, topic, n))
             for flag, label, scored, interval in variants:
                 rate, info = e2e_source(bootstrap, topic, n, scored, args.max_poll_records, interval)
