@@ -7,14 +7,23 @@ certificate kinds, seal types and reasons, LRU-bounded file hashes) and
 ``touch``, which files one event's certificates -- seal rules, reused scans,
 the new complainant's weight -- under the detector's bounds.
 
+The record is compact on purpose: a flood of distinct issuers keeps
+``max_keys`` of them, nearly all with one certificate. Small name -> value
+maps are flat ``[name, value, ...]`` lists (a one-entry dict is 184 bytes, a
+two-item list 72), event ids a list trimmed to ``max_event_ids`` (a deque
+allocates a 64-slot block for one id), seal reasons a dict made at the first
+reason. Older checkpoints (dicts and a deque) are converted on load.
+
 Checkpoints pickle ``_Issuer`` by the path of its class; older ones name
 ``detectors.issuer_surge._Issuer``, which ``issuer_surge`` re-exports.
 """
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import TYPE_CHECKING
 
+from detectors.agent_state import _last_seen  # the same last-seen LRU rule for institutions
 from detectors.base import SlotState
 from detectors.rates import RateModel
 from detectors.seals import normalise_issuer, seal_reasons, split_seal
@@ -24,8 +33,36 @@ if TYPE_CHECKING:
     from detectors.issuer_surge import IssuerSurge
 
 
+def _flat(d: dict | list | None) -> list | None:
+    """A ``{name: value}`` dict of an older checkpoint as a flat pair list (None if empty)."""
+    if isinstance(d, dict):
+        return [x for kv in d.items() for x in kv] or None
+    return d
+
+
+def _tally(pairs: list | None, name: str) -> list:
+    """Count one ``name`` in a flat ``[name, count, ...]`` list (first-seen order);
+    returns the list (a new one for the first name). Names are str and counts
+    int, so ``index`` never takes a count for a name."""
+    if not pairs:
+        return [name, 1]  # a literal list is allocated exactly
+    try:
+        i = pairs.index(name)
+    except ValueError:
+        pairs.append(name)
+        pairs.append(1)
+    else:
+        pairs[i + 1] += 1
+    return pairs
+
+
+def pair_dict(pairs: list | None) -> dict:
+    """A flat ``[name, value, ...]`` list as a dict (for evidence)."""
+    return dict(zip(pairs[0::2], pairs[1::2])) if pairs else {}
+
+
 class _Issuer(SlotState):
-    """State of one (class, issuer) key."""
+    """State of one (class, issuer) key (see the module doc for the layout)."""
 
     __slots__ = ("cls", "display", "members", "insts", "events", "rate", "kinds", "seal_types", "reasons", "shas",
                  "reused", "first_ts", "last_ts", "n_events", "fired", "w_first")
@@ -36,19 +73,29 @@ class _Issuer(SlotState):
         self.display = display
         # complainant -> [first_ts, last_ts, young (1/0/-1 unknown), flags (1 implausible seal, 2 reused scan)]
         self.members: dict[str, list] = {}
-        self.insts: dict[str, float] = {}  # institution -> last ts
-        self.events: deque = deque(maxlen=max_event_ids)
+        self.insts: list = []  # [institution, last ts, ...], first-seen order (at most max_insts)
+        self.events: list[str] = []  # the last max_event_ids event ids, oldest first
         self.rate = RateModel(bucket_seconds=bucket, max_recent=max_recent)
-        self.kinds: dict[str, int] = {}
-        self.seal_types: dict[str, int] = {}
-        self.reasons: dict[str, int] = {}  # reason -> certificates
-        self.shas: dict[str, str] = {}  # sha256 -> first complainant that filed it (LRU-bounded)
+        self.kinds: list | None = None  # [certificate kind, certificates, ...]
+        self.seal_types: list | None = None  # [seal type, certificates, ...]
+        self.reasons: dict[str, int] | None = None  # reason -> certificates (None until the first)
+        self.shas: list | None = None  # [sha256, first complainant that filed it, ...], least recently seen first
         self.reused = 0  # certificates whose file another complainant filed before
         self.first_ts = ts
         self.last_ts = ts
         self.n_events = 0
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
         self.w_first = 1.0  # weight of the founding complainant (given, not evidence)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        # older checkpoints: dicts for the small maps and a deque of event ids
+        self.insts = _flat(self.insts) or []
+        self.kinds, self.seal_types, self.shas = _flat(self.kinds), _flat(self.seal_types), _flat(self.shas)
+        if not self.reasons:
+            self.reasons = None
+        if isinstance(self.events, deque):
+            self.events = list(self.events)
 
 
 def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None:
@@ -58,28 +105,32 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
     det.certificates_total += len(ats)
     a.last_ts = max(a.last_ts, ts)
     a.n_events += 1
-    a.events.append(event.event_id)
+    events = a.events
+    if events:
+        events.append(event.event_id)
+        if len(events) > det.max_event_ids:
+            del events[0]
+    else:  # a literal list is allocated exactly
+        a.events = [event.event_id]
     reasons: set[str] = set()
     reused = False
     for at in ats:
-        a.kinds[at.kind] = a.kinds.get(at.kind, 0) + 1
+        a.kinds = _tally(a.kinds, at.kind)
         seal = normalise_issuer(at.seal_text)
         stype = split_seal(seal)[1] if seal else ""
-        st = stype or ("none" if not seal else "other")
-        a.seal_types[st] = a.seal_types.get(st, 0) + 1
+        a.seal_types = _tally(a.seal_types, stype or ("none" if not seal else "other"))
         rs = seal_reasons(at.kind, at.issuer, at.seal_text)
-        for r in rs:
-            a.reasons[r] = a.reasons.get(r, 0) + 1
-        reasons.update(rs)
+        if rs:
+            tally = a.reasons
+            if tally is None:
+                tally = a.reasons = {}
+            for r in rs:
+                tally[r] = tally.get(r, 0) + 1
+            reasons.update(rs)
         if at.sha256:
-            sha = at.sha256.strip().lower()
-            first = a.shas.pop(sha, None)
-            if first is not None and first != who:
+            if _file_sha(a, at.sha256.strip().lower(), who, det.max_shas):
                 reused = True
                 a.reused += 1
-            a.shas[sha] = first if first is not None else who  # most recently seen last
-            if len(a.shas) > det.max_shas:
-                del a.shas[next(iter(a.shas))]
     members = a.members
     lo = ts - det.window
     if members and next(iter(members.values()))[1] < lo:  # oldest-seen first
@@ -104,7 +155,34 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
         rec[1] = max(rec[1], ts)
         rec[3] |= flags
     members[who] = rec  # most recently seen last
-    if event.institution not in a.insts and len(a.insts) >= det.max_insts:
-        del a.insts[min(a.insts, key=a.insts.__getitem__)]
-    a.insts[event.institution] = ts
+    if a.insts:
+        _last_seen(a.insts, event.institution, ts, det.max_insts)
+    else:  # a literal list is allocated exactly; names interned as _last_seen does
+        a.insts = [sys.intern(event.institution), ts]
     return grew
+
+
+def _file_sha(a: _Issuer, sha: str, who: str, cap: int) -> bool:
+    """File one certificate's scan hash as most recently seen (at most ``cap``
+    hashes, least recently seen dropped first); True if another complainant
+    filed it before. Hashes and complainants are both str, so the search
+    strides over the hashes only."""
+    shas = a.shas
+    first = None
+    if shas:
+        try:
+            j = 2 * shas[0::2].index(sha)
+        except ValueError:
+            pass
+        else:
+            first = shas[j + 1]
+            del shas[j:j + 2]
+    keep = first if first is not None else who
+    if shas:
+        shas.append(sha)
+        shas.append(keep)
+        if len(shas) > 2 * cap:
+            del shas[:2]
+    else:  # a literal list is allocated exactly
+        a.shas = [sha, keep]
+    return first is not None and first != who
