@@ -65,17 +65,17 @@ class _Issuer(SlotState):
     """State of one (class, issuer) key (see the module doc for the layout)."""
 
     __slots__ = ("cls", "display", "members", "insts", "events", "rate", "kinds", "seal_types", "reasons", "shas",
-                 "reused", "first_ts", "last_ts", "n_events", "fired", "w_first")
+                 "reused", "first_ts", "last_ts", "n_events", "fired")
 
-    def __init__(self, cls: str, display: str | None, ts: float, bucket: float, max_event_ids: int,
-                 max_recent: int) -> None:
+    def __init__(self, cls: str, display: str | None, ts: float) -> None:
         self.cls = cls
         self.display = display
         # complainant -> [first_ts, last_ts, young (1/0/-1 unknown), flags (1 implausible seal, 2 reused scan)]
         self.members: dict[str, list] = {}
         self.insts: list = []  # [institution, last ts, ...], first-seen order (at most max_insts)
         self.events: list[str] = []  # the last max_event_ids event ids, oldest first
-        self.rate = RateModel(bucket_seconds=bucket, max_recent=max_recent)
+        # made at the second complainant (rate_model): until then it would hold only the founder's zero
+        self.rate: RateModel | None = None
         self.kinds: list | None = None  # [certificate kind, certificates, ...]
         self.seal_types: list | None = None  # [seal type, certificates, ...]
         self.reasons: dict[str, int] | None = None  # reason -> certificates (None until the first)
@@ -85,11 +85,20 @@ class _Issuer(SlotState):
         self.last_ts = ts
         self.n_events = 0
         self.fired = 0  # distinct complainants at the last finding (0: never fired)
-        self.w_first = 1.0  # weight of the founding complainant (given, not evidence)
+
+    def rate_model(self, bucket: float, max_recent: int) -> RateModel:
+        """The key's rate model, made on first need as it would have been at the
+        founding event: the founder counts 0 at ``first_ts`` (given, not evidence; see ``touch``)."""
+        rm = self.rate
+        if rm is None:
+            rm = self.rate = RateModel(bucket_seconds=bucket, max_recent=max_recent)
+            rm.add(self.first_ts, 0.0)
+        return rm
 
     def __setstate__(self, state: dict) -> None:
+        # older checkpoints: the founder's weight (never read), dicts for the small maps, a deque of event ids
+        state = {k: v for k, v in state.items() if k != "w_first"}
         super().__setstate__(state)
-        # older checkpoints: dicts for the small maps and a deque of event ids
         self.insts = _flat(self.insts) or []
         self.kinds, self.seal_types, self.shas = _flat(self.kinds), _flat(self.seal_types), _flat(self.shas)
         if not self.reasons:
@@ -140,15 +149,15 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
     grew: float | None = None
     rec = members.pop(who, None)
     if rec is None:
-        founding = not members and a.rate.cur is None
+        # the founding complainant (the key's first event) is why the key exists (given, not
+        # evidence): the rate model counts only the weight of the complainants after it, and
+        # is made with the second (rate_model replays the founder's zero)
         w, young = det._weight(a.cls, event.age, bool(reasons), reused)
         rec = [ts, ts, young, flags]
-        # the founding complainant is why the key exists (given, not evidence):
-        # the rate model counts only the weight of the complainants after it
-        before = a.rate.add(ts, 0.0 if founding else w)
-        if founding:
-            a.w_first = w
-        grew = -1.0 if founding else before
+        if a.n_events == 1 and a.rate is None:
+            grew = -1.0
+        else:
+            grew = a.rate_model(det.bucket, det.max_recent).add(ts, w)
         if len(members) >= det.max_members:
             del members[next(iter(members))]
     else:
