@@ -44,11 +44,11 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
     with an implausible seal or reused scan; ``m`` the null mean per bucket."""
     ts = event.ts
     p_value = 10.0 ** (-score)
-    known = [r for r in a.members.values() if r[2] >= 0]
+    known = [r for r in a.member_recs() if r[2] >= 0]
     young_share = sum(r[2] for r in known) / len(known) if known else None
     lo = ts - det.window
     insts = sum(1 for t in a.insts[1::2] if t >= lo)  # [institution, last ts, ...]
-    span = ts - min(r[0] for r in a.members.values())
+    span = ts - min(r[0] for r in a.member_recs())
     per30 = m * 30 * DAY / det.bucket
     who = a.display or "one issuer"
     what = _CLASS_WORDS.get(a.cls, a.cls)

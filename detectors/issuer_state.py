@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from detectors.agent_state import _last_seen  # the same last-seen LRU rule for institutions
 from detectors.base import SlotState
@@ -70,8 +70,10 @@ class _Issuer(SlotState):
     def __init__(self, cls: str, display: str | None, ts: float) -> None:
         self.cls = cls
         self.display = display
-        # complainant -> [first_ts, last_ts, young (1/0/-1 unknown), flags (1 implausible seal, 2 reused scan)]
-        self.members: dict[str, list] = {}
+        # complainant -> [first_ts, last_ts, young (1/0/-1 unknown), flags (1 implausible seal, 2 reused scan)];
+        # the founder alone as one (complainant, first_ts, last_ts, young, flags) tuple until the key's
+        # second event (a dict and a list are 272 bytes, the tuple 80); None before the first
+        self.members: dict[str, list] | tuple | None = None
         self.insts: list = []  # [institution, last ts, ...], first-seen order (at most max_insts)
         self.events: list[str] = []  # the last max_event_ids event ids, oldest first
         # made at the second complainant (rate_model): until then it would hold only the founder's zero
@@ -94,6 +96,20 @@ class _Issuer(SlotState):
             rm = self.rate = RateModel(bucket_seconds=bucket, max_recent=max_recent)
             rm.add(self.first_ts, 0.0)
         return rm
+
+    def member_recs(self) -> list | Iterable:
+        """The ``[first_ts, last_ts, young, flags]`` records of the members."""
+        m = self.members
+        if isinstance(m, tuple):
+            return [m[1:]]
+        return m.values() if m else []
+
+    def member_ids(self) -> list | Iterable:
+        """The members' complainant ids."""
+        m = self.members
+        if isinstance(m, tuple):
+            return [m[0]]
+        return m if m else []
 
     def __setstate__(self, state: dict) -> None:
         # older checkpoints: the founder's weight (never read), dicts for the small maps, a deque of event ids
@@ -140,34 +156,44 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
             if _file_sha(a, at.sha256.strip().lower(), who, det.max_shas):
                 reused = True
                 a.reused += 1
+    flags = (1 if reasons else 0) | (2 if reused else 0)
+    grew = _file_member(det, a, event, flags, reused)
+    if a.insts:
+        _last_seen(a.insts, event.institution, ts, det.max_insts)
+    else:  # a literal list is allocated exactly; names interned as _last_seen does
+        a.insts = [sys.intern(event.institution), ts]
+    return grew
+
+
+def _file_member(det: IssuerSurge, a: _Issuer, event: Event, flags: int, reused: bool) -> float | None:
+    """File the event's complainant (see ``touch`` for what is returned)."""
+    ts, who = event.ts, event.complainant
     members = a.members
+    if members is None:
+        # the founding complainant (the key's first event) is why the key exists (given, not
+        # evidence): the rate model counts only the weight of the complainants after it, and
+        # is made with the second (rate_model replays the founder's zero). Kept compact.
+        young = det._weight(a.cls, event.age, bool(flags & 1), reused)[1]
+        a.members = (who, ts, ts, young, flags)
+        return -1.0
+    if isinstance(members, tuple):  # the compact founder: a dict from the key's second event on
+        members = a.members = {members[0]: list(members[1:])}
     lo = ts - det.window
     if members and next(iter(members.values()))[1] < lo:  # oldest-seen first
         for m in [m for m, rec in members.items() if rec[1] < lo]:
             del members[m]
-    flags = (1 if reasons else 0) | (2 if reused else 0)
     grew: float | None = None
     rec = members.pop(who, None)
     if rec is None:
-        # the founding complainant (the key's first event) is why the key exists (given, not
-        # evidence): the rate model counts only the weight of the complainants after it, and
-        # is made with the second (rate_model replays the founder's zero)
-        w, young = det._weight(a.cls, event.age, bool(reasons), reused)
+        w, young = det._weight(a.cls, event.age, bool(flags & 1), reused)
         rec = [ts, ts, young, flags]
-        if a.n_events == 1 and a.rate is None:
-            grew = -1.0
-        else:
-            grew = a.rate_model(det.bucket, det.max_recent).add(ts, w)
+        grew = a.rate_model(det.bucket, det.max_recent).add(ts, w)
         if len(members) >= det.max_members:
             del members[next(iter(members))]
     else:
         rec[1] = max(rec[1], ts)
         rec[3] |= flags
     members[who] = rec  # most recently seen last
-    if a.insts:
-        _last_seen(a.insts, event.institution, ts, det.max_insts)
-    else:  # a literal list is allocated exactly; names interned as _last_seen does
-        a.insts = [sys.intern(event.institution), ts]
     return grew
 
 

@@ -386,8 +386,9 @@ class IssuerSurge(ReportsSurprises):
         return m, v
 
     def _judge(self, key: tuple[str, str], a: _Issuer, event: Event) -> tuple[Finding | None, float]:
-        n = len(a.members)
-        suspect = sum(1 for r in a.members.values() if r[3])
+        recs = a.member_recs()
+        n = len(recs)
+        suspect = sum(1 for r in recs if r[3])
         ts = event.ts
         warming = self._t0 is not None and ts < self._t0 + self.warmup
         prior = self._prior(a.cls)
@@ -416,7 +417,7 @@ class IssuerSurge(ReportsSurprises):
             if SURPRISE_FLOOR <= score < self.threshold and not warming:  # weak evidence, for corroboration
                 self._report(Surprise(
                     self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, list(a.events),
-                    frozenset(a.members), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
+                    frozenset(a.member_ids()), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
                     {"issuer_class": a.cls, "distinct_complainants": n, "reused_sha256": a.reused,
                      "implausible_seals": suspect, "baseline_per_30d": round(m * 30 * DAY / self.bucket, 6)}))
             return None, score
