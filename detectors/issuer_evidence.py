@@ -67,7 +67,7 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
         score=round(score, 3),
         ts=ts,
         trigger_id=event.event_id,
-        event_ids=list(a.events),
+        event_ids=a.event_ids(),
         summary=summary,
         severity=severity_for(score, warning=det.threshold, critical=det.critical),
         evidence={

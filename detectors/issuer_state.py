@@ -75,13 +75,15 @@ class _Issuer(SlotState):
         # second event (a dict and a list are 272 bytes, the tuple 80); None before the first
         self.members: dict[str, list] | tuple | None = None
         self.insts: list = []  # [institution, last ts, ...], first-seen order (at most max_insts)
-        self.events: list[str] = []  # the last max_event_ids event ids, oldest first
+        # the last max_event_ids event ids, oldest first; the first alone as a bare str (a list is 64 bytes more)
+        self.events: list[str] | str | None = None
         # made at the second complainant (rate_model): until then it would hold only the founder's zero
         self.rate: RateModel | None = None
         self.kinds: list | None = None  # [certificate kind, certificates, ...]
         self.seal_types: list | None = None  # [seal type, certificates, ...]
         self.reasons: dict[str, int] | None = None  # reason -> certificates (None until the first)
-        self.shas: list | None = None  # [sha256, first complainant that filed it, ...], least recently seen first
+        # [sha_key(sha256), first complainant that filed it, ...], least recently seen first
+        self.shas: list | None = None
         self.reused = 0  # certificates whose file another complainant filed before
         self.first_ts = ts
         self.last_ts = ts
@@ -96,6 +98,20 @@ class _Issuer(SlotState):
             rm = self.rate = RateModel(bucket_seconds=bucket, max_recent=max_recent)
             rm.add(self.first_ts, 0.0)
         return rm
+
+    def event_ids(self) -> list[str]:
+        """The last ``max_event_ids`` event ids, oldest first (a new list)."""
+        ids = self.events
+        if isinstance(ids, str):
+            return [ids]
+        return list(ids) if ids else []
+
+    def has_event(self, event_id: str) -> bool:
+        """Is ``event_id`` among the kept ids (a re-delivery)?"""
+        ids = self.events
+        if isinstance(ids, str):
+            return ids == event_id  # not ``in``: that would test for a substring
+        return bool(ids) and event_id in ids
 
     def member_recs(self) -> list | Iterable:
         """The ``[first_ts, last_ts, young, flags]`` records of the members."""
@@ -116,7 +132,10 @@ class _Issuer(SlotState):
         state = {k: v for k, v in state.items() if k != "w_first"}
         super().__setstate__(state)
         self.insts = _flat(self.insts) or []
-        self.kinds, self.seal_types, self.shas = _flat(self.kinds), _flat(self.seal_types), _flat(self.shas)
+        self.kinds, self.seal_types, shas = _flat(self.kinds), _flat(self.seal_types), _flat(self.shas)
+        if shas:
+            shas[0::2] = [sha_key(x) if isinstance(x, str) else x for x in shas[0::2]]  # hex str -> bytes
+        self.shas = shas
         if not self.reasons:
             self.reasons = None
         if isinstance(self.events, deque):
@@ -130,13 +149,16 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
     det.certificates_total += len(ats)
     a.last_ts = max(a.last_ts, ts)
     a.n_events += 1
-    events = a.events
-    if events:
-        events.append(event.event_id)
-        if len(events) > det.max_event_ids:
-            del events[0]
-    else:  # a literal list is allocated exactly
-        a.events = [event.event_id]
+    ids = a.events
+    if ids is None:
+        a.events = event.event_id
+    else:
+        if isinstance(ids, str):
+            ids = a.events = [ids, event.event_id]
+        else:
+            ids.append(event.event_id)
+        if len(ids) > det.max_event_ids:
+            del ids[0]
     reasons: set[str] = set()
     reused = False
     for at in ats:
@@ -153,7 +175,7 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
                 tally[r] = tally.get(r, 0) + 1
             reasons.update(rs)
         if at.sha256:
-            if _file_sha(a, at.sha256.strip().lower(), who, det.max_shas):
+            if _file_sha(a, sha_key(at.sha256), who, det.max_shas):
                 reused = True
                 a.reused += 1
     flags = (1 if reasons else 0) | (2 if reused else 0)
@@ -197,7 +219,23 @@ def _file_member(det: IssuerSurge, a: _Issuer, event: Event, flags: int, reused:
     return grew
 
 
-def _file_sha(a: _Issuer, sha: str, who: str, cap: int) -> bool:
+def sha_key(sha256: str) -> bytes | str:
+    """How a scan hash is kept: normalised (stripped, lower case), and a
+    64-hex-digit one as its 32 bytes (65 bytes of memory instead of 113).
+    One-to-one: ``fromhex`` skips whitespace, but 64 characters give 32 bytes
+    only if all are hex digits; anything else stays a str, never equal to bytes."""
+    sha = sha256.strip().lower()
+    if len(sha) == 64:
+        try:
+            raw = bytes.fromhex(sha)
+        except ValueError:
+            return sha
+        if len(raw) == 32:
+            return raw
+    return sha
+
+
+def _file_sha(a: _Issuer, sha: bytes | str, who: str, cap: int) -> bool:
     """File one certificate's scan hash as most recently seen (at most ``cap``
     hashes, least recently seen dropped first); True if another complainant
     filed it before. Hashes and complainants are both str, so the search

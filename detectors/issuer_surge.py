@@ -226,6 +226,8 @@ class IssuerSurge(ReportsSurprises):
         self.max_members = max_members
         self.max_insts = max_insts
         self.max_shas = max_shas
+        if max_event_ids < 1:
+            raise ValueError("max_event_ids must be at least 1")  # a finding names its evidence
         self.max_event_ids = max_event_ids
         self.max_recent = max_recent
         self.dispersion = dispersion
@@ -341,7 +343,7 @@ class IssuerSurge(ReportsSurprises):
                 self._keys[k] = a
                 self._count(k[0], 1)
             else:
-                if event.event_id in a.events:  # a re-delivery: already counted
+                if a.has_event(event.event_id):  # a re-delivery: already counted
                     continue
                 self._keys[k] = self._keys.pop(k)  # most recently touched last
             before = touch(self, a, event, ats)
@@ -416,7 +418,7 @@ class IssuerSurge(ReportsSurprises):
         if score < self.threshold or warming or n < (self.min_complainants_suspect if suspect else self.min_complainants):
             if SURPRISE_FLOOR <= score < self.threshold and not warming:  # weak evidence, for corroboration
                 self._report(Surprise(
-                    self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, list(a.events),
+                    self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, a.event_ids(),
                     frozenset(a.member_ids()), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
                     {"issuer_class": a.cls, "distinct_complainants": n, "reused_sha256": a.reused,
                      "implausible_seals": suspect, "baseline_per_30d": round(m * 30 * DAY / self.bucket, 6)}))
