@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from detectors.base import Finding, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
-from detectors.issuer_state import pair_dict
+from detectors.issuer_state import cert_counts
 from detectors.seals import issuer_key
 from streamer.events import Event
 
@@ -53,6 +53,7 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
     who = a.display or "one issuer"
     what = _CLASS_WORDS.get(a.cls, a.cls)
     reasons = sorted(a.reasons or ())
+    kinds, seal_types = cert_counts(a.certs)
     summary = (
         f"{who} issued {what} for {n} complainants at {insts} institution{'s' if insts != 1 else ''}"
         f" in {fmt_span(span)}"
@@ -73,7 +74,7 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
         evidence={
             "issuer": a.display,
             "issuer_class": a.cls,
-            "certificate_kinds": dict(sorted(pair_dict(a.kinds).items())),
+            "certificate_kinds": dict(sorted(kinds.items())),
             "distinct_complainants": n,
             "institutions": insts,
             "young_share": round(young_share, 3) if young_share is not None else None,
@@ -81,7 +82,7 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
             "reused_sha256": a.reused,
             "implausible_seals": suspect,
             "seal_reasons": {x: a.reasons[x] for x in reasons},
-            "seal_types": dict(sorted(pair_dict(a.seal_types).items())),
+            "seal_types": dict(sorted(seal_types.items())),
             "window": fmt_window(det.window),
             "span_seconds": round(span, 1),
             "scored_window": fmt_window(win),

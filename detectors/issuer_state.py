@@ -40,31 +40,37 @@ def _flat(d: dict | list | None) -> list | None:
     return d
 
 
-def _tally(pairs: list | None, name: str) -> list:
-    """Count one ``name`` in a flat ``[name, count, ...]`` list (first-seen order);
-    returns the list (a new one for the first name). Names are str and counts
-    int, so ``index`` never takes a count for a name."""
-    if not pairs:
-        return [name, 1]  # a literal list is allocated exactly
-    try:
-        i = pairs.index(name)
-    except ValueError:
-        pairs.append(name)
-        pairs.append(1)
-    else:
-        pairs[i + 1] += 1
-    return pairs
+def _tally(certs: list | None, kind: str, seal_type: str) -> list:
+    """Count one certificate in a flat ``[kind, seal type, count, ...]`` list
+    (first-seen order); returns the list (a new one for the first)."""
+    if not certs:
+        return [kind, seal_type, 1]  # a literal list is allocated exactly
+    for i in range(0, len(certs), 3):  # a key has a few (kind, seal type) pairs
+        if certs[i] == kind and certs[i + 1] == seal_type:
+            certs[i + 2] += 1
+            return certs
+    certs += (kind, seal_type, 1)
+    return certs
 
 
-def pair_dict(pairs: list | None) -> dict:
-    """A flat ``[name, value, ...]`` list as a dict (for evidence)."""
-    return dict(zip(pairs[0::2], pairs[1::2])) if pairs else {}
+def cert_counts(certs: list | None) -> tuple[dict[str, int], dict[str, int]]:
+    """Certificates by kind and by seal type, from ``_Issuer.certs`` (a None half,
+    from an older checkpoint that kept the two apart, counts in the other only)."""
+    kinds: dict[str, int] = {}
+    seal_types: dict[str, int] = {}
+    for i in range(0, len(certs) if certs else 0, 3):
+        kind, st, n = certs[i:i + 3]
+        if kind is not None:
+            kinds[kind] = kinds.get(kind, 0) + n
+        if st is not None:
+            seal_types[st] = seal_types.get(st, 0) + n
+    return kinds, seal_types
 
 
 class _Issuer(SlotState):
     """State of one (class, issuer) key (see the module doc for the layout)."""
 
-    __slots__ = ("cls", "display", "members", "insts", "events", "rate", "kinds", "seal_types", "reasons", "shas",
+    __slots__ = ("cls", "display", "members", "insts", "events", "rate", "certs", "reasons", "shas",
                  "reused", "first_ts", "last_ts", "n_events", "fired")
 
     def __init__(self, cls: str, display: str | None, ts: float) -> None:
@@ -79,8 +85,8 @@ class _Issuer(SlotState):
         self.events: list[str] | str | None = None
         # made at the second complainant (rate_model): until then it would hold only the founder's zero
         self.rate: RateModel | None = None
-        self.kinds: list | None = None  # [certificate kind, certificates, ...]
-        self.seal_types: list | None = None  # [seal type, certificates, ...]
+        # certificates by (kind, seal type): [kind, seal type, count, ...] (one list, not two dicts)
+        self.certs: list | None = None
         self.reasons: dict[str, int] | None = None  # reason -> certificates (None until the first)
         # [sha_key(sha256), first complainant that filed it, ...], least recently seen first
         self.shas: list | None = None
@@ -130,9 +136,13 @@ class _Issuer(SlotState):
     def __setstate__(self, state: dict) -> None:
         # older checkpoints: the founder's weight (never read), dicts for the small maps, a deque of event ids
         state = {k: v for k, v in state.items() if k != "w_first"}
+        if "kinds" in state:  # kinds and seal types counted apart: each half with None for the other
+            kinds, seal_types = state.pop("kinds"), state.pop("seal_types")
+            state["certs"] = [x for k, n in kinds.items() for x in (k, None, n)] + [
+                x for st, n in seal_types.items() for x in (None, st, n)] or None
         super().__setstate__(state)
         self.insts = _flat(self.insts) or []
-        self.kinds, self.seal_types, shas = _flat(self.kinds), _flat(self.seal_types), _flat(self.shas)
+        shas = _flat(self.shas)
         if shas:
             shas[0::2] = [sha_key(x) if isinstance(x, str) else x for x in shas[0::2]]  # hex str -> bytes
         self.shas = shas
@@ -162,10 +172,9 @@ def touch(det: IssuerSurge, a: _Issuer, event: Event, ats: list) -> float | None
     reasons: set[str] = set()
     reused = False
     for at in ats:
-        a.kinds = _tally(a.kinds, at.kind)
         seal = normalise_issuer(at.seal_text)
         stype = split_seal(seal)[1] if seal else ""
-        a.seal_types = _tally(a.seal_types, stype or ("none" if not seal else "other"))
+        a.certs = _tally(a.certs, at.kind, stype or ("none" if not seal else "other"))
         rs = seal_reasons(at.kind, at.issuer, at.seal_text)
         if rs:
             tally = a.reasons
