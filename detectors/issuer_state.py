@@ -7,12 +7,18 @@ certificate kinds, seal types and reasons, LRU-bounded file hashes) and
 ``touch``, which files one event's certificates -- seal rules, reused scans,
 the new complainant's weight -- under the detector's bounds.
 
-The record is compact on purpose: a flood of distinct issuers keeps
-``max_keys`` of them, nearly all with one certificate. Small name -> value
-maps are flat ``[name, value, ...]`` lists (a one-entry dict is 184 bytes, a
-two-item list 72), event ids a list trimmed to ``max_event_ids`` (a deque
-allocates a 64-slot block for one id), seal reasons a dict made at the first
-reason. Older checkpoints (dicts and a deque) are converted on load.
+The record is compact on purpose (issue #6: <= 1 KB per tracked key): a
+flood of distinct issuers keeps ``max_keys`` of them, nearly all seen once.
+So a key seen once holds its founder as one tuple, its event id as a bare
+str and no rate model (made at the second complainant, replaying the
+founder's zero); small maps are flat lists (a one-entry dict is 184 bytes, a
+two-item list 72): institutions ``[name, last ts, ...]``, certificates
+``[kind, seal type, count, ...]``, scan hashes ``[32 bytes, first filer,
+...]``; event ids are a list trimmed to ``max_event_ids`` (a deque allocates
+a 64-slot block for one id); seal reasons a dict made at the first reason.
+The readers go through ``member_recs`` / ``member_ids`` / ``event_ids`` /
+``has_event`` / ``rate_model`` / ``cert_counts``. Older checkpoints (dicts, a
+deque, a rate model from the start) are converted on load.
 
 Checkpoints pickle ``_Issuer`` by the path of its class; older ones name
 ``detectors.issuer_surge._Issuer``, which ``issuer_surge`` re-exports.
@@ -21,7 +27,8 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from detectors.agent_state import _last_seen  # the same last-seen LRU rule for institutions
 from detectors.base import SlotState
@@ -119,14 +126,14 @@ class _Issuer(SlotState):
             return ids == event_id  # not ``in``: that would test for a substring
         return bool(ids) and event_id in ids
 
-    def member_recs(self) -> list | Iterable:
+    def member_recs(self) -> Collection[Sequence]:
         """The ``[first_ts, last_ts, young, flags]`` records of the members."""
         m = self.members
         if isinstance(m, tuple):
             return [m[1:]]
         return m.values() if m else []
 
-    def member_ids(self) -> list | Iterable:
+    def member_ids(self) -> Collection[str]:
         """The members' complainant ids."""
         m = self.members
         if isinstance(m, tuple):
