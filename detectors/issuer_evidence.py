@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from detectors.base import Finding, severity_for
 from detectors.fmt import DAY, fmt_span, fmt_window
+from detectors.issuer_state import cert_counts
 from detectors.seals import issuer_key
 from streamer.events import Event
 
@@ -43,15 +44,16 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
     with an implausible seal or reused scan; ``m`` the null mean per bucket."""
     ts = event.ts
     p_value = 10.0 ** (-score)
-    known = [r for r in a.members.values() if r[2] >= 0]
+    known = [r for r in a.member_recs() if r[2] >= 0]
     young_share = sum(r[2] for r in known) / len(known) if known else None
     lo = ts - det.window
-    insts = sum(1 for t in a.insts.values() if t >= lo)
-    span = ts - min(r[0] for r in a.members.values())
+    insts = sum(1 for t in a.insts[1::2] if t >= lo)  # [institution, last ts, ...]
+    span = ts - min(r[0] for r in a.member_recs())
     per30 = m * 30 * DAY / det.bucket
     who = a.display or "one issuer"
     what = _CLASS_WORDS.get(a.cls, a.cls)
-    reasons = sorted(a.reasons)
+    reasons = sorted(a.reasons or ())
+    kinds, seal_types = cert_counts(a.certs)
     summary = (
         f"{who} issued {what} for {n} complainants at {insts} institution{'s' if insts != 1 else ''}"
         f" in {fmt_span(span)}"
@@ -66,13 +68,13 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
         score=round(score, 3),
         ts=ts,
         trigger_id=event.event_id,
-        event_ids=list(a.events),
+        event_ids=a.event_ids(),
         summary=summary,
         severity=severity_for(score, warning=det.threshold, critical=det.critical),
         evidence={
             "issuer": a.display,
             "issuer_class": a.cls,
-            "certificate_kinds": dict(sorted(a.kinds.items())),
+            "certificate_kinds": dict(sorted(kinds.items())),
             "distinct_complainants": n,
             "institutions": insts,
             "young_share": round(young_share, 3) if young_share is not None else None,
@@ -80,7 +82,7 @@ def issuer_finding(det: IssuerSurge, key: tuple[str, str], a: _Issuer, event: Ev
             "reused_sha256": a.reused,
             "implausible_seals": suspect,
             "seal_reasons": {x: a.reasons[x] for x in reasons},
-            "seal_types": dict(sorted(a.seal_types.items())),
+            "seal_types": dict(sorted(seal_types.items())),
             "window": fmt_window(det.window),
             "span_seconds": round(span, 1),
             "scored_window": fmt_window(win),

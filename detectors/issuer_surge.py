@@ -226,6 +226,8 @@ class IssuerSurge(ReportsSurprises):
         self.max_members = max_members
         self.max_insts = max_insts
         self.max_shas = max_shas
+        if max_event_ids < 1:
+            raise ValueError("max_event_ids must be at least 1")  # a finding names its evidence
         self.max_event_ids = max_event_ids
         self.max_recent = max_recent
         self.dispersion = dispersion
@@ -337,11 +339,11 @@ class IssuerSurge(ReportsSurprises):
         for k, ats in groups.items():
             a = self._keys.get(k)
             if a is None:
-                a = _Issuer(k[0], display_name(ats[0].issuer), ts, self.bucket, self.max_event_ids, self.max_recent)
+                a = _Issuer(k[0], display_name(ats[0].issuer), ts)
                 self._keys[k] = a
                 self._count(k[0], 1)
             else:
-                if event.event_id in a.events:  # a re-delivery: already counted
+                if a.has_event(event.event_id):  # a re-delivery: already counted
                     continue
                 self._keys[k] = self._keys.pop(k)  # most recently touched last
             before = touch(self, a, event, ats)
@@ -373,20 +375,22 @@ class IssuerSurge(ReportsSurprises):
         excess = pv - pm
         r = pm * pm / excess if excess > 1e-300 else 1e6
         r = min(r, self.r_max)  # issuers differ in size by orders of magnitude, whatever daily counts show
-        rm = a.rate
-        n = float(min(rm.n, rm.max_idle))
-        x = max(rm.mean.get(), 0.0) if rm.n else 0.0
+        rm = a.rate  # None: only the founder so far, no learned bucket
+        n_learned = rm.n if rm is not None else 0
+        n = float(min(n_learned, rm.max_idle)) if rm is not None else 0.0
+        x = max(rm.mean.get(), 0.0) if n_learned else 0.0
         w0 = min(r / pm, self.pseudo_established if established else self.pseudo)
         s0 = 0.0 if established else min((a.first_ts - t0) / self.bucket, self.max_silent)
         m = max((w0 * pm + n * x) / (w0 + n + s0), prior.floor)
         v = m + m * m / (r + n * x)
-        if rm.n >= 3:  # weekday/weekend swings of a busy issuer are wider than the model's
+        if n_learned >= 3:  # weekday/weekend swings of a busy issuer are wider than the model's
             v = max(v, rm.var.get())
         return m, v
 
     def _judge(self, key: tuple[str, str], a: _Issuer, event: Event) -> tuple[Finding | None, float]:
-        n = len(a.members)
-        suspect = sum(1 for r in a.members.values() if r[3])
+        recs = a.member_recs()
+        n = len(recs)
+        suspect = sum(1 for r in recs if r[3])
         ts = event.ts
         warming = self._t0 is not None and ts < self._t0 + self.warmup
         prior = self._prior(a.cls)
@@ -396,7 +400,9 @@ class IssuerSurge(ReportsSurprises):
         r = max(r, prior.r_min)
         age = max(ts - a.first_ts, self.min_window)
         best = (-1.0, 0.0, 0.0, 0.0)
-        for s, total in zip(self.scales, a.rate.window_sums(ts, self.scales)):
+        # no rate model yet: only the founder, who counts 0 (see issuer_state.touch)
+        sums = a.rate.window_sums(ts, self.scales) if a.rate is not None else [0.0] * len(self.scales)
+        for s, total in zip(self.scales, sums):
             obs = total
             mu = m * min(s, age) / self.bucket
             if mu <= 0.0:
@@ -408,12 +414,12 @@ class IssuerSurge(ReportsSurprises):
         raw, win, obs, mu = best
         score = max(0.0, raw - (math.log10(len(self.scales)) if len(self.scales) > 1 else 0.0))
         if score >= self.hot_above and not warming:
-            a.rate.hot = True  # a surprising day stays out of the key's baseline
+            a.rate_model(self.bucket, self.max_recent).hot = True  # a surprising day stays out of the key's baseline
         if score < self.threshold or warming or n < (self.min_complainants_suspect if suspect else self.min_complainants):
             if SURPRISE_FLOOR <= score < self.threshold and not warming:  # weak evidence, for corroboration
                 self._report(Surprise(
-                    self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, list(a.events),
-                    frozenset(a.members), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
+                    self.name, issuer_key(key[1], key[0]), round(score, 3), ts, event.event_id, a.event_ids(),
+                    frozenset(a.member_ids()), f"{a.display or 'One issuer'} ({_CLASS_WORDS.get(a.cls, a.cls)})",
                     {"issuer_class": a.cls, "distinct_complainants": n, "reused_sha256": a.reused,
                      "implausible_seals": suspect, "baseline_per_30d": round(m * 30 * DAY / self.bucket, 6)}))
             return None, score

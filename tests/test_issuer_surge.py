@@ -3,14 +3,17 @@ seals or reused scans), stays silent on a big hospital's steady genuine
 certificates and on genuine certificates scattered over many issuers."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import pickle
 import random
+from collections import deque
 
 import orjson
 
 from detectors.base import Finding
+from detectors.issuer_state import _Issuer, cert_counts, sha_key
 from detectors.issuer_surge import IssuerSurge, issuer_key, normalise_issuer, seal_reasons
 from streamer.testing import make_event
 
@@ -258,3 +261,73 @@ def test_person_name_in_issuer_is_never_echoed():
     blob = orjson.dumps(fs).decode()
     assert "欧阳娜娜" not in blob and fs[0].evidence["issuer"] is None
     assert "one issuer" in fs[0].summary
+
+
+# ---------------------------------------------------------------- compact per-key state
+
+
+def _as_old_layout(det: IssuerSurge, a: _Issuer) -> dict:
+    """``a``'s state as checkpoints before the compact layout held it: dicts, a deque of
+    event ids, a rate model from the founding event on, separate kind / seal-type tallies."""
+    kinds, seal_types = cert_counts(a.certs)
+    shas = a.shas or []
+    return {
+        "cls": a.cls, "display": a.display,
+        "members": {m: list(r) for m, r in zip(a.member_ids(), a.member_recs())},
+        "insts": dict(zip(a.insts[0::2], a.insts[1::2])),
+        "events": deque(a.event_ids(), maxlen=det.max_event_ids),
+        "rate": copy.deepcopy(a.rate_model(det.bucket, det.max_recent)),
+        "kinds": kinds, "seal_types": seal_types, "reasons": dict(a.reasons or {}),
+        "shas": {(k.hex() if isinstance(k, bytes) else k): who for k, who in zip(shas[0::2], shas[1::2])},
+        "reused": a.reused, "first_ts": a.first_ts, "last_ts": a.last_ts, "n_events": a.n_events,
+        "fired": a.fired, "w_first": 1.0,
+    }
+
+
+def test_old_checkpoint_layout_loads_and_continues_identically():
+    events = merge(background(), wave(20, file_sha=lambda i: sha(f"scan {i // 3}")),
+                   wave(8, issuer="某市中心医院", seal="某市中心医院门诊专用章", prefix="fx", start_h=WAVE_START_H + 1))
+    cut = next(i for i, e in enumerate(events) if e.event_id == "fw-0008")
+    det = IssuerSurge()
+    run(det, events[:cut])
+    old = pickle.loads(pickle.dumps(det))
+    for k, a in old._keys.items():
+        b = _Issuer.__new__(_Issuer)
+        b.__setstate__(_as_old_layout(old, a))
+        old._keys[k] = b
+    assert any(a.reasons for a in old._keys.values()) and any(a.reused for a in old._keys.values())
+    rest = run(det, events[cut:])
+    assert rest and orjson.dumps(run(old, events[cut:])) == orjson.dumps(rest)
+
+
+def test_a_key_seen_once_is_compact_and_expands_with_its_second_event():
+    det = IssuerSurge(max_event_ids=2)
+    e1 = cert("e-1", 1.0, "c1", COUNTY, COUNTY + "诊断证明专用章", 30)
+    e2 = cert("e-2", 2.0, "c2", COUNTY, COUNTY + "门诊专用章", 60, inst="bank-b")
+    e3 = cert("e-3", 3.0, "c1", COUNTY, COUNTY + "门诊专用章", 30)
+    det.update(e1)
+    (a,) = det._keys.values()
+    assert a.members == (e1.complainant, e1.ts, e1.ts, 1, 0) and a.events == "e-1" and a.rate is None
+    assert a.has_event("e-1") and not a.has_event("e-") and a.event_ids() == ["e-1"]
+    assert cert_counts(a.certs) == ({"medical_certificate": 1}, {"诊断证明专用章": 1})
+    det.update(e2)
+    det.update(e3)
+    assert a.members == {e1.complainant: [e1.ts, e3.ts, 1, 1], e2.complainant: [e2.ts, e2.ts, 0, 1]}
+    assert a.event_ids() == ["e-2", "e-3"] and not a.has_event("e-1")
+    assert cert_counts(a.certs) == ({"medical_certificate": 3}, {"诊断证明专用章": 1, "门诊专用章": 2})
+    assert a.rate.recent[0::2] == [e1.ts, e2.ts]  # the founder's zero, then the second complainant
+    assert a.rate.recent[1] == 0.0 and a.rate.recent[3] > 0.0
+    assert dict(zip(a.insts[0::2], a.insts[1::2])) == {e1.institution: e3.ts, e2.institution: e2.ts}
+
+
+def test_scan_hashes_are_kept_one_to_one():
+    h = sha("x")
+    assert sha_key(f"  {h.upper()} ") == bytes.fromhex(h)
+    spaced = h[:30] + "  " + h[32:]  # 64 characters, 62 hex digits
+    assert sha_key(spaced) == spaced and sha_key("not-a-hash") == "not-a-hash"
+    det = IssuerSurge()
+    first = cert("s-1", 1.0, "c1", COUNTY, COUNTY + "诊断证明专用章", 30, file_sha=h)
+    det.update(first)
+    det.update(cert("s-2", 2.0, "c2", COUNTY, COUNTY + "诊断证明专用章", 30, file_sha=h))  # the contract admits lower-case hex only
+    (a,) = det._keys.values()
+    assert a.reused == 1 and a.shas == [bytes.fromhex(h), first.complainant]
