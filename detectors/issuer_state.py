@@ -254,8 +254,8 @@ def sha_key(sha256: str) -> bytes | str:
 def _file_sha(a: _Issuer, sha: bytes | str, who: str, cap: int) -> bool:
     """File one certificate's scan hash as most recently seen (at most ``cap``
     hashes, least recently seen dropped first); True if another complainant
-    filed it before. Hashes and complainants are both str, so the search
-    strides over the hashes only."""
+    filed it before. The search strides over the hashes only: a hash that is
+    not 64 hex digits stays a str and could equal a complainant id."""
     shas = a.shas
     first = None
     if shas:
