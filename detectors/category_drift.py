@@ -25,6 +25,19 @@ category) are one module with one job; the detector's guard decides.
   30 %->85 % jump takes ~20 buckets. PageHinkley needs no long reference
   window and is directional, so it is the default. The drift detector is a
   gate, not the alarm: the guard below decides.
+
+**Compact state.** River's ``PageHinkley`` object is about 400 bytes (its
+  ``__dict__``, a ``stats.Mean``, a bound method), and there is one per
+  institution and category. Between buckets a track keeps only the five
+  numbers river's upward test carries from one update to the next
+  (``PHState``); ``DriftGate.feed`` loads them into one scratch
+  ``PageHinkley`` per detector, runs river's own ``update`` on the bucket's
+  share and reads them back: river stays the model, its state is a tuple.
+  ``mode="up"`` never reads the decreasing side (``_sum_decrease``,
+  ``_max_decrease``), so it is not kept. ``tests/test_category_shift`` checks
+  detections and kept numbers, bit for bit, against a ``PageHinkley`` fed
+  continuously on random input. ADWIN (optional, logarithmic size) is kept
+  as river's object.
 """
 from __future__ import annotations
 
