@@ -22,8 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from detectors.base import Finding
-from detectors.category_drift import drift_label
-from detectors.category_state import _Track, tau2, window_score
+from detectors.category_state import Row, _Track, tau2, window_score
 from detectors.fmt import fmt_span
 from detectors.rates import MAX_SCORE
 from streamer.events import Event
@@ -42,13 +41,12 @@ def _pct(x: float) -> str:
     return f"{round(100.0 * x)} %"
 
 
-def build_finding(det: CategoryShift, inst_name: str, cat: str, tr: _Track, event: Event) -> Finding:
-    """The finding for ``event`` of ``cat`` at ``inst_name`` while ``tr`` is shifted (counts it)."""
-    score, pooled = window_score(tr, det.tau_min)
+def build_finding(det: CategoryShift, inst_name: str, cat: str, tr: _Track, w: list[Row], event: Event) -> Finding:
+    """The finding for ``event`` of ``cat`` at ``inst_name`` while ``tr`` is shifted (counts it); ``w`` is its window."""
+    score, pooled = window_score(tr, w, det.tau_min)
     score = max(score, 1e-3)
     base = tr.base
     lift = pooled - base
-    w = list(tr.window)
     last = w[-1]
     span = (w[-1][1] + det.bucket) - (tr.shift_start if tr.shift_start is not None else w[0][1])
     tr.fired += 1
@@ -83,8 +81,7 @@ def build_finding(det: CategoryShift, inst_name: str, cat: str, tr: _Track, even
             "elevated_since": _utc(tr.shift_start) if tr.shift_start is not None else None,
             "span_seconds": round(span, 1),
             "p_value": p,
-            "drift_detector": drift_label(det.drift_kind, det.drift_delta, det.drift_min_window, det.drift_threshold,
-                                          det.bucket),
+            "drift_detector": det._gate.label(det.bucket),
             "drift_detected_at": _utc(tr.last_up * det.bucket) if tr.last_up is not None else None,
             "between_bucket_sd_points": round(100.0 * math.sqrt(tau2(tr, det.tau_min)), 2),
             "reports_in_shift": tr.fired,

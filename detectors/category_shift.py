@@ -80,8 +80,8 @@ named), in event time:
   per 6 h, which episodes fold into one alert); key, score, severity and
   evidence: ``category_findings``.
 
-Modules: ``category_state`` (per-(institution, category) state and baseline
-statistics), ``category_drift`` (the river drift detector),
+Modules: ``category_state`` (per-(institution, category) state, its compact
+layout, and baseline statistics), ``category_drift`` (the river drift detector),
 ``category_findings`` (summary and evidence); this one keeps the bucket
 clock, the guard and the shift lifecycle.
 
@@ -91,16 +91,19 @@ seven unless ``categories`` says otherwise; events of other categories count
 in the totals only), ``min_buckets`` bucket summaries, a 20-id sample per
 category, river drift detectors of constant (PageHinkley) or logarithmic
 (ADWIN) size, and the last ``dedupe`` event ids (a re-delivered event is ignored).
+A new institution costs one track, not seven (see ``category_state``); the
+recent ids are a plain dict with a deque for their order, half the bytes of an
+``OrderedDict`` of the same ids.
 """
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from detectors.base import Finding
-from detectors.category_drift import feed_drift, new_drift
+from detectors.category_drift import DriftGate
 from detectors.category_findings import build_finding
-from detectors.category_state import beyond_spike, learn, window_score
+from detectors.category_state import beyond_spike, learn, window, window_score
 from detectors.fmt import DAY
 from streamer.contract import CATEGORIES
 from streamer.events import Event
@@ -147,8 +150,8 @@ class CategoryShift:
         max_event_ids: int = 20,
         dedupe: int = 2048,
     ) -> None:
-        if drift not in ("adwin", "page_hinkley"):
-            raise ValueError("drift must be 'adwin' or 'page_hinkley'")
+        if int(max_event_ids) < 0:
+            raise ValueError("max_event_ids must be >= 0")
         self.bucket = float(bucket)
         self.min_events = int(min_events)
         self.min_lift = float(min_lift)
@@ -175,19 +178,33 @@ class CategoryShift:
         self.max_event_ids = int(max_event_ids)
         self.dedupe = int(dedupe)
         self._insts: OrderedDict[str, _Inst] = OrderedDict()  # least recently seen first
-        self._seen: OrderedDict[str, None] = OrderedDict()  # recent event ids, oldest first
+        self._seen: dict[str, None] = {}  # the last `dedupe` event ids
+        self._seen_order: deque[str] = deque()  # the same ids, oldest first
         self.evicted_total = 0
         self.findings_total = 0
         self.shifts_total = 0
         self.duplicates_total = 0
         self.thin_total = 0
+        self._gate = self._new_gate()
 
-    # ------------------------------------------------------------- helpers
-    def _new_drift(self):
-        return new_drift(self.drift_kind, self.drift_delta, self.warmup, self.drift_min_window, self.drift_threshold)
+    # ------------------------------------------------------------- checkpoints
+    def _new_gate(self) -> DriftGate:
+        return DriftGate(self.drift_kind, self.drift_delta, self.warmup, self.drift_min_window, self.drift_threshold)
 
-    def _new_inst(self) -> _Inst:
-        return _Inst({c: _Track(self._new_drift(), self.max_event_ids) for c in self.categories})
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_gate"]  # derived from the configuration
+        del state["_seen"]  # the same ids as _seen_order
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        seen = state.pop("_seen", None)
+        if isinstance(seen, OrderedDict):  # older checkpoints: one OrderedDict, oldest first
+            state["_seen_order"] = deque(seen)
+        self.__dict__.update(state)
+        self._seen = dict.fromkeys(self._seen_order)
+        self._gate = self._new_gate()
 
     # -------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
@@ -197,14 +214,16 @@ class CategoryShift:
             self.duplicates_total += 1
             return []
         seen[eid] = None
-        if len(seen) > self.dedupe:
-            seen.popitem(last=False)  # the oldest id
+        order = self._seen_order
+        order.append(eid)
+        if len(order) > self.dedupe:
+            del seen[order.popleft()]  # the oldest id
 
         name = event.institution
         insts = self._insts
         inst = insts.get(name)
         if inst is None:
-            inst = self._new_inst()
+            inst = _Inst()
             while len(insts) >= self.max_keys:
                 del insts[next(iter(insts))]
                 self.evicted_total += 1
@@ -219,48 +238,57 @@ class CategoryShift:
             self._close(inst)
             inst.cur = b
             inst.n = 0
-            inst.counts = {}
         inst.n += 1
         cat = event.category
-        inst.counts[cat] = inst.counts.get(cat, 0) + 1
         tr = inst.tracks.get(cat)
         if tr is None:
-            return []
-        tr.ids.append(eid)
+            if cat not in self.categories:  # counts in the totals only
+                return []
+            tr = inst.tracks[cat] = _Track()  # its first event (see category_state: made when needed)
+        tr.k += 1
+        ids = tr.ids
+        ids.append(eid)
+        if len(ids) > self.max_event_ids:
+            del ids[0]
         if tr.shifted and tr.reported != inst.cur:
             tr.reported = inst.cur
-            return [build_finding(self, name, cat, tr, event)]
+            return [build_finding(self, name, cat, tr, window(inst.win, tr.ks), event)]
         return []
 
     # ------------------------------------------------------- bucket close
     def _close(self, inst: _Inst) -> None:
         n = inst.n
+        tracks = inst.tracks
         if n < self.min_events:  # thin: skipped
             self.thin_total += 1
+            for tr in tracks.values():
+                tr.k = 0
             return
+        if len(tracks) < len(self.categories):
+            # the first judged bucket: every watched category from now on, in the configured order
+            tracks = inst.tracks = {c: tracks.get(c) or _Track() for c in self.categories}
         idx = inst.cur
         start = idx * self.bucket
-        for cat, tr in inst.tracks.items():
-            k = inst.counts.get(cat, 0)
-            self._judge(tr, idx, start, n, k)
+        inst.win = (*inst.win, (idx, start, n))[-self.min_buckets:]
+        for tr in tracks.values():
+            k, tr.k = tr.k, 0
+            self._judge(inst, tr, idx, start, n, k)
 
-    def _judge(self, tr: _Track, idx: int, start: float, n: int, k: int) -> None:
+    def _judge(self, inst: _Inst, tr: _Track, idx: int, start: float, n: int, k: int) -> None:
         share = k / n
         ff = self.fast_fading
         tr.fast = share if tr.fast is None else tr.fast + ff * (share - tr.fast)
 
         # drift detector on the share in points; remember upward detections
-        feed_drift(tr, self.drift_kind, share, idx)
+        self._gate.feed(tr, share, idx)
 
         if tr.n_base < self.warmup:  # learn only
             learn(tr, share, n, winsor=False, fading=self.fading, min_lift=self.min_lift)
             return
 
         base = tr.base
-        w = tr.window
-        w.append((idx, start, n, k))
-        while len(w) > self.min_buckets:
-            w.popleft()
+        tr.ks = (*tr.ks, k)[-self.min_buckets:]
+        w = window(inst.win, tr.ks)
         elevated = share >= base + self.min_lift / 2
         if elevated:
             if tr.run == 0:
@@ -271,7 +299,7 @@ class CategoryShift:
             tr.run_start = None
 
         if tr.shifted:
-            last = list(w)[-self.release_buckets:]
+            last = w[-self.release_buckets:]
             pn = sum(x[2] for x in last)
             pk = sum(x[3] for x in last)
             held = start + self.bucket - (tr.shift_start or start)
@@ -282,16 +310,16 @@ class CategoryShift:
                 tr.base = pk / pn
                 tr.resid = 0.0
                 tr.n_base = max(tr.n_base, self.warmup)
-                tr.drift = self._new_drift()
+                tr.drift = None  # afresh
                 tr.last_up = None
             return
 
         if tr.run >= self.min_buckets:
-            score, pooled = window_score(tr, self.tau_min)
+            score, pooled = window_score(tr, w, self.tau_min)
             run_first = math.floor((tr.run_start if tr.run_start is not None else start) / self.bucket)
             recent_drift = tr.last_up is not None and tr.last_up >= run_first - self.drift_memory
             if (pooled >= base + self.min_lift and score >= self.threshold and recent_drift
-                    and beyond_spike(tr, self.spike_buckets, self.tau_min) >= self.spike_threshold):
+                    and beyond_spike(tr, w, self.spike_buckets, self.tau_min) >= self.spike_threshold):
                 tr.shifted = True
                 tr.shift_start = tr.run_start
                 tr.reported = None

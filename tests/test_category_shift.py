@@ -7,15 +7,18 @@ ramp, a 3-hour app outage, a uniform volume surge, a fee change.
 """
 from __future__ import annotations
 
+import math
 import pickle
 import random
+from collections import Counter, OrderedDict, deque
 from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
 
 from detectors.base import SEVERITIES, Finding
-from detectors.category_shift import CategoryShift
+from detectors.category_drift import DriftGate, new_drift, ph_load, ph_state
+from detectors.category_shift import CategoryShift, _Inst, _Track
 from streamer.events import Event
 
 DAY, HOUR = 86400.0, 3600.0
@@ -255,3 +258,161 @@ def test_findings_are_well_formed(step_stream):
             assert "客户来电" not in blob and "cust:" not in blob
     st = det.stats()
     assert st["findings_total"] > 0 and st["tracked_keys"] == 3
+
+
+# ---------------------------------------------------------------- compact state
+class _Track0:
+    """A bare holder of what ``DriftGate.feed`` reads and writes on a track."""
+
+    def __init__(self) -> None:
+        self.drift = None
+        self.last_up = None
+
+
+def test_compact_page_hinkley_detects_exactly_as_rivers_object_on_random_input():
+    rng = random.Random(42)
+    for trial in range(40):
+        gate = DriftGate("page_hinkley", rng.choice([None, 0.5, 2.0]), rng.randint(1, 10), 2,
+                         rng.choice([5.0, 15.0, 30.0]))
+        river_ph = new_drift("page_hinkley", gate.delta, gate.warmup, 2, gate.threshold)
+        tr, level, hits = _Track0(), rng.uniform(0, 60), 0
+        for i in range(400):
+            if rng.random() < 0.03:  # steps up and down, so river detects and starts afresh many times
+                level = rng.uniform(0, 100)
+            share = min(1.0, max(0.0, (level + rng.gauss(0, rng.choice([0.5, 5.0, 15.0]))) / 100.0))
+            river_ph.update(100.0 * share)
+            gate.feed(tr, share, i)
+            assert (tr.last_up == i) == river_ph.drift_detected, (trial, i)
+            assert tuple(tr.drift) == tuple(ph_state(river_ph)), (trial, i)  # the same numbers, bit for bit
+            hits += river_ph.drift_detected
+        assert hits or trial % 2  # most trials detect something
+
+
+def test_page_hinkley_state_kept_is_all_river_carries_between_updates():
+    ph = new_drift("page_hinkley", None, 8, 2, 30.0)
+    ph.update(3.0)
+    config = {"min_instances", "delta", "threshold", "alpha", "mode", "_test_drift"}
+    carried = set(vars(ph)) - config
+    # _sum_decrease / _max_decrease: river's mode "up" writes but never reads them
+    assert carried == {"_x_mean", "_sum_increase", "_min_increase", "_drift_detected", "_sum_decrease", "_max_decrease"}
+    assert set(vars(ph._x_mean)) == {"n", "_mean"}
+    other = new_drift("page_hinkley", None, 8, 2, 30.0)
+    ph_load(other, ph_state(ph))
+    for x in (40.0, 90.0, 95.0, 99.0, 99.0):
+        ph.update(x)
+        other.update(x)
+        assert ph_state(other) == ph_state(ph) and other.drift_detected == ph.drift_detected
+
+
+def test_a_new_institution_keeps_one_track_per_category_seen_until_its_first_judged_bucket():
+    det = CategoryShift()
+    t = T0 + 3 * HOUR
+    det.update(mk("n-1", t, "new", "fraud"))
+    inst = det._insts["new"]
+    assert list(inst.tracks) == ["fraud"] and inst.tracks["fraud"].ids == ["n-1"] and inst.tracks["fraud"].k == 1
+    for i in range(25):  # a non-thin bucket of collection only
+        det.update(mk(f"n-{i + 2}", t + i, "new", "collection"))
+    assert set(inst.tracks) == {"fraud", "collection"}
+    det.update(mk("n-99", t + 6 * HOUR, "new", "service"))  # closes the bucket: every category from now on
+    assert list(inst.tracks) == sorted(c for c, _ in MIX)
+    assert inst.win == ((inst.cur - 1, (inst.cur - 1) * det.bucket, 26),)
+    assert det.shares()["new"] == {**{c: 0.0 for c, _ in MIX}, "fraud": round(1 / 26, 6), "collection": round(25 / 26, 6)}
+    assert inst.tracks["service"].k == 1 and inst.tracks["other"].ids == []
+
+
+def test_a_category_first_seen_after_weeks_is_judged_against_its_zero_baseline():
+    lo = T0 + SHIFT_DAY * DAY
+    no_fraud = tuple((c, p / 0.95) for c, p in MIX if c != "fraud")
+
+    def mix_at(inst, ts):
+        if inst != "bank-b":
+            return None
+        return mix_with("fraud", 0.45) if ts >= lo else no_fraud
+    det = CategoryShift()
+    events = flow(8, days=SHIFT_DAY + 3, mix_at=mix_at)
+    before = [e for e in events if e.ts < lo]
+    assert not any(e.institution == "bank-b" and e.category == "fraud" for e in before)
+    run(det, before)
+    assert det.shares()["bank-b"]["fraud"] == 0.0  # the track was made at bank-b's first judged bucket
+    tr = det._insts["bank-b"].tracks["fraud"]
+    per_bucket = Counter(math.floor(e.ts / det.bucket) for e in before if e.institution == "bank-b")
+    closed = [n for b, n in per_bucket.items() if b < det._insts["bank-b"].cur]
+    assert tr.base == 0.0 and tr.n_base == sum(n >= det.min_events for n in closed) > 30  # every judged bucket
+    findings = run(det, [e for e in events if e.ts >= lo])
+    assert findings and {f.key for f in findings} == {"category_shift:bank-b:fraud"}
+    assert findings[0].evidence["baseline_share"] < 0.05 and findings[0].severity == "warning"
+
+
+class _Old:
+    """Pickles as ``cls`` with ``state`` -- how a checkpoint of the older layout reads to pickle."""
+
+    def __init__(self, cls: type, state: dict) -> None:
+        self.cls, self.state = cls, state
+
+    def __reduce__(self):
+        return object.__new__, (self.cls,), self.state  # made bare, then __setstate__(state) as a checkpoint's are
+
+
+def _as_old_layout(det: CategoryShift) -> _Old:
+    """``det`` as checkpoints before the compact layout held it: every category's track from the
+    start, a deque of (index, start, n, k) rows and a deque of ids per track, river's PageHinkley
+    object, a per-bucket counts dict per institution, one OrderedDict of recent ids."""
+    insts = OrderedDict()
+    for name, inst in det._insts.items():
+        tracks, counts = {}, {}
+        for cat in det.categories:
+            tr = inst.tracks.get(cat) or _Track()
+            ph = new_drift(det.drift_kind, det.drift_delta, det.warmup, det.drift_min_window, det.drift_threshold)
+            ph_load(ph, tr.drift)
+            state = {k: getattr(tr, k) for k in _Track.__slots__ if k not in ("ks", "k", "ids", "drift")}
+            rows = [(*b, k) for b, k in zip(inst.win[len(inst.win) - len(tr.ks):], tr.ks)]
+            tracks[cat] = _Old(_Track, {**state, "drift": ph, "window": deque(rows),
+                                        "ids": deque(tr.ids, maxlen=det.max_event_ids)})
+            if tr.k:
+                counts[cat] = tr.k
+        insts[name] = _Old(_Inst, {"cur": inst.cur, "n": inst.n, "counts": counts, "tracks": tracks})
+    state = {k: v for k, v in vars(det).items() if k not in ("_gate", "_seen", "_seen_order", "_insts")}
+    return _Old(CategoryShift, {**state, "_insts": insts, "_seen": OrderedDict.fromkeys(det._seen_order)})
+
+
+def _just_after_a_close(events: list[Event], since: float) -> int:
+    """The cut just after the first event that closed a bank-a bucket after ``since`` if it was not a
+    collection one: the open bucket's first finding is still to come, from the restored window."""
+    last = None  # bucket of bank-a's previous event
+    for i, e in enumerate(events):
+        if e.institution != "bank-a":
+            continue
+        bucket = math.floor(e.ts / (6 * HOUR))
+        if e.ts >= since and last is not None and bucket > last and e.category != "collection":
+            return i + 1
+        last = bucket
+    raise AssertionError("no such cut")
+
+
+@pytest.mark.parametrize("days_in", [0.25, 1.0, 2.5, "close"])  # before, at, well into the shift, just after a close
+def test_old_checkpoint_layout_loads_and_continues_identically(step_stream, days_in):
+    if days_in == "close":
+        cut = _just_after_a_close(step_stream, T0 + (SHIFT_DAY + 2) * DAY)
+    else:
+        cut = next(i for i, e in enumerate(step_stream) if e.ts >= T0 + (SHIFT_DAY + days_in) * DAY)
+    det = CategoryShift()
+    run(det, step_stream[:cut])
+    old = pickle.loads(pickle.dumps(_as_old_layout(det)))
+    assert isinstance(old, CategoryShift) and old.stats() == det.stats() and old.shares() == det.shares()
+    assert list(old._seen) == list(det._seen) and old._seen_order == det._seen_order
+    rest = run(det, step_stream[cut:])
+    assert rest and orjson.dumps(run(old, step_stream[cut:])) == orjson.dumps(rest)
+    assert old.stats() == det.stats()
+
+
+def test_recent_ids_are_bounded_and_pickled_once():
+    det = CategoryShift(dedupe=3)
+    for i in range(5):
+        det.update(mk(f"d-{i}", T0 + i, "bank-a", "collection"))
+    assert list(det._seen) == list(det._seen_order) == ["d-2", "d-3", "d-4"]
+    assert "_seen" not in det.__getstate__() and "_gate" not in det.__getstate__()
+    back = pickle.loads(pickle.dumps(det))
+    assert back._seen == det._seen and back.update(mk("d-4", T0 + 9, "bank-a", "collection")) == []
+    assert back.stats()["duplicates_total"] == 1
+    assert back.update(mk("d-1", T0 + 9, "bank-a", "collection")) == [] and back.stats()["duplicates_total"] == 1
+    assert list(back._seen_order) == ["d-3", "d-4", "d-1"]
