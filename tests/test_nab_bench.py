@@ -328,3 +328,13 @@ def test_window_sums_of_the_alarm_layer_match_direct_sums():
                 assert math.isnan(total)
             else:
                 assert total == pytest.approx(sum(vals[n - k:n]))
+
+
+def test_report_per_file_deltas_list_only_the_files_that_changed():
+    def summary(a, b, fp):
+        prof = {"normalized": 50.0 + a, "fp": fp, "per_file": {"cat/a.csv": a, "cat/b.csv": b}}
+        return {"profiles": {p: prof for p in nab_report.PROFILES}}
+
+    text = nab_report.per_file_deltas("cat", summary(1.0, 2.0, 5), summary(1.5, 2.0, 3))
+    assert "a.csv" in text and "b.csv" not in text
+    assert "1.000 ->    1.500 (+0.500)" in text and "fp rows 5 -> 3" in text
