@@ -46,6 +46,12 @@ sampled series:
   sustained burst outranks a one-sample blip. The rate model decides *when*
   there is an alarm; novelty decides how much it counts. ``emit="surprise"``
   emits ``s`` at the onset (the first model). See ``AlarmLayer``;
+* **ranking the alarming window** (``rank_window``): an alarm raised by a window
+  longer than the confirmation (6, 24 or 48 samples) emits at once the novelty
+  of that window's sum among the series' past sums of that length -- the rate
+  model found the *window* surprising, so the window is what is ranked;
+* ``shift_scales`` / ``continuous_shift_scales`` (off): windows tested against
+  the baseline from before the window (a level-shift test; docs/nab.md, round 4);
 * **squashing**: ``anomaly_score = x / (x + squash)``, a fixed monotone map
   into [0, 1) -- NAB's scorer picks the threshold per profile itself.
 
