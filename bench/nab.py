@@ -181,14 +181,17 @@ class AlarmLayer:
         sums = self._window_sums(value)
         out = 0.0
         if s >= p.alarm_level:
-            by_window = window in sums
-            h = self.windows[window].score(sums[window], direction) if by_window else self.level.score(value, direction)
+            by_window = window in sums  # raised by a long window: rank that window's sum
+            if by_window:
+                h = self.windows[window].score(sums[window], direction)
+            else:
+                h = self.level.score(value, direction)
             if i >= self.quiet_until or (p.break_margin is not None and h > self.current + p.break_margin):
                 self.quiet_until = i + 1 + p.quiet
                 self.current = h
                 if by_window:
                     out = h
-                    self.pending = None
+                    self.pending = None  # (a break-through) supersedes a confirmation still pending
                 elif self.burst is None:
                     out = h
                 else:

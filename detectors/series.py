@@ -29,6 +29,8 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    dispersion ``r = mean**2 / (var - mean)`` kept across window lengths, as
    ``RateModel.score`` does); with ``two_sided`` the lower tail too (a drop),
    weighted by ``down_weight``; continuous metrics also test ``continuous_scales``.
+   Optional level-shift windows (``shift_scales``, ``continuous_shift_scales``) are
+   tested against the baseline as it was before the window began.
    With ``alpha_long`` the dispersion is at
    least the series' long-run burstiness (see the class docstring). The best
    ``-log10 p`` over windows and sides is Bonferroni-corrected by
