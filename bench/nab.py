@@ -46,6 +46,12 @@ sampled series:
   sustained burst outranks a one-sample blip. The rate model decides *when*
   there is an alarm; novelty decides how much it counts. ``emit="surprise"``
   emits ``s`` at the onset (the first model). See ``AlarmLayer``;
+* **ranking the alarming window** (``rank_window``): an alarm raised by a window
+  longer than the confirmation (6, 24 or 48 samples) emits at once the novelty
+  of that window's sum among the series' past sums of that length -- the rate
+  model found the *window* surprising, so the window is what is ranked;
+* ``shift_scales`` / ``continuous_shift_scales`` (off): windows tested against
+  the baseline from before the window (a level-shift test; docs/nab.md, round 4);
 * **squashing**: ``anomaly_score = x / (x + squash)``, a fixed monotone map
   into [0, 1) -- NAB's scorer picks the threshold per profile itself.
 
@@ -76,6 +82,8 @@ class Params:
 
     scales: tuple[int, ...] = (1, 6, 24)  # window lengths in samples (5, 30, 120 min)
     continuous_scales: tuple[int, ...] = (48,)  # extra windows for continuous metrics only (4 h)
+    shift_scales: tuple[int, ...] = ()  # windows tested against the pre-window baseline (level shifts)
+    continuous_shift_scales: tuple[int, ...] = ()  # ... for continuous metrics only
     alpha: float = 0.2  # fading factor of the EW baseline (level follows ~5 samples)
     alpha_long: float = 0.005  # fading factor of the long-run burstiness (~200 samples)
     two_sided: bool = True  # test drops too
@@ -94,6 +102,7 @@ class Params:
     season: int = 288  # samples per day (5-min data; 0: no seasonal discount) ...
     season_days: int = 14  # ... past days at the same time of day that are checked ...
     season_slack: int = 3  # ... each within +- this many samples
+    rank_window: bool = True  # novelty: an alarm from a window > confirm + 1 samples ranks that window's sum
 
 
 PARAMS = Params()
@@ -124,6 +133,13 @@ class AlarmLayer:
       that already showed this level at this hour multiplies the tail fraction. Why: a nightly
       batch job is a new level for no one -- it reached it yesterday at the same time -- yet
       it is rare among all two weeks' values (AWS CPU and disk series alarm daily this way).
+    * **Ranking the alarming window** (``rank_window``): an alarm whose most surprising test
+      was a window of k > ``confirm`` + 1 samples emits at once the novelty of that window's
+      sum among the series' past k-sums (one more ``LevelNovelty`` per window length), with
+      no confirmation and no seasonal discount. Why: the novelty of a 3-sample burst says
+      little about a level shift that built up over two hours -- its single samples are
+      ordinary, their sum is not -- and the window already spans more than the confirmation
+      would wait for.
     * ``emit="surprise"``: the onset row emits ``s`` (the first model, for the ablation).
     """
 
@@ -140,13 +156,20 @@ class AlarmLayer:
         # the ranked statistic (value or (D+1)-sum) of the last season_days days, for the discount
         span = p.season * p.season_days + p.season_slack + 1 if p.season > 0 else 0
         self.history: deque[float] = deque(maxlen=max(span, 1))
+        # window length -> novelty of its sums, for alarms raised by long windows (rank_window)
+        self.windows: dict[int, LevelNovelty] = {}
+        if novelty and p.rank_window:
+            lengths = p.scales + p.continuous_scales + p.shift_scales + p.continuous_shift_scales
+            self.windows = {k: LevelNovelty(p.novelty_window) for k in sorted(set(lengths)) if k > p.confirm + 1}
+        self.tail: deque[float] = deque(maxlen=max(self.windows, default=1))  # the last values
         self.i = 0
         self.quiet_until = -1
         self.current = 0.0  # novelty of the alarm that started the quiet period
         self.pending: tuple[int, int] | None = None  # (row to emit at, direction)
 
-    def step(self, value: float, s: float, direction: int) -> float:
-        """Raw score (>= 0, before squashing) of the sample just scored by the rate model."""
+    def step(self, value: float, s: float, direction: int, window: int = 1) -> float:
+        """Raw score (>= 0, before squashing) of the sample just scored by the rate model
+        (``window``: the length of its most surprising window)."""
         p, i = self.p, self.i
         self.i += 1
         if self.level is None:  # surprise emission: onset rows emit s
@@ -155,13 +178,21 @@ class AlarmLayer:
                 return s
             return 0.0
         self.recent.append(value)
+        sums = self._window_sums(value)
         out = 0.0
         if s >= p.alarm_level:
-            h = self.level.score(value, direction)
+            by_window = window in sums  # raised by a long window: rank that window's sum
+            if by_window:
+                h = self.windows[window].score(sums[window], direction)
+            else:
+                h = self.level.score(value, direction)
             if i >= self.quiet_until or (p.break_margin is not None and h > self.current + p.break_margin):
                 self.quiet_until = i + 1 + p.quiet
                 self.current = h
-                if self.burst is None:
+                if by_window:
+                    out = h
+                    self.pending = None  # (a break-through) supersedes a confirmation still pending
+                elif self.burst is None:
                     out = h
                 else:
                     self.pending = (i + p.confirm, direction)  # a newer onset replaces a pending one
@@ -178,7 +209,27 @@ class AlarmLayer:
             if out > 0.0:
                 out -= self._seasonal(value, direction)
         self.level.add(value)
+        for k, nov in self.windows.items():
+            nov.add(sums[k])
         return max(0.0, out)
+
+    def _window_sums(self, value: float) -> dict[int, float]:
+        """The sum of the last k values for every ranked window length k (NaN until k are seen)."""
+        if not self.windows:
+            return {}
+        tail = self.tail
+        tail.append(value)
+        n = len(tail)
+        out, total, j = {}, 0.0, 0
+        for k in self.windows:  # ascending: extend one running sum from the newest value back
+            if k > n:
+                out[k] = math.nan
+                continue
+            while j < k:
+                total += tail[n - 1 - j]
+                j += 1
+            out[k] = total
+        return out
 
     def _seasonal(self, x: float, direction: int) -> float:
         """``log10(1 + d)``: d = past days whose same time of day (+- slack) reached ``x``.
@@ -203,13 +254,15 @@ def score_series(values, params: Params = PARAMS) -> list[float]:
     p = params
     model = SeriesModel(p.scales, p.alpha, two_sided=p.two_sided, down_weight=p.down_weight,
                         min_cv=p.min_cv, warmup=p.warmup, hot_level=p.hot_level, hot_max=p.hot_max,
-                        alpha_long=p.alpha_long, continuous_scales=p.continuous_scales)
+                        alpha_long=p.alpha_long, continuous_scales=p.continuous_scales,
+                        shift_scales=p.shift_scales,
+                        continuous_shift_scales=p.continuous_shift_scales)
     layer = AlarmLayer(p)
     out = []
     for v in values:
         v = float(v)
         r = model.update(v)
-        x = layer.step(v, r.score, r.direction)
+        x = layer.step(v, r.score, r.direction, r.window)
         out.append(x / (x + p.squash))
     return out
 

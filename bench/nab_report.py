@@ -13,6 +13,9 @@ README beside the scorer (subset scores are only comparable with subset
 scores computed the same way); nothing is hard-coded.
 
 ``--run`` first runs bench/nab.py over ``--data`` into ``--results``.
+``--baseline OTHER`` scores a second results folder (an earlier run) the same way and
+prints the per-file raw-score deltas (each run at its own optimised threshold), so a
+change's gains and losses can be traced to files.
 """
 from __future__ import annotations
 
@@ -59,11 +62,28 @@ def published_subset_table(readme_path):
     return table
 
 
-def score_category(results, category, scorer, labels):
+def score_category(results, category, scorer, labels, per_file=False):
     cmd = [sys.executable, scorer, results, "--labels", labels, "--subset", category, "--json"]
+    if per_file:
+        cmd.append("--per-file")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     summary = json.loads(out)
     return summary, cmd
+
+
+def per_file_deltas(category, base, new):
+    """Text table of the per-file raw scores that changed between two scorer summaries
+    (``--json --per-file``), per profile, each run at its own optimised threshold."""
+    lines = [f"per-file raw score, {category}: baseline -> this run (changed files only)"]
+    for p in PROFILES:
+        b, n = base["profiles"][p], new["profiles"][p]
+        lines.append(f"  {SHORT[p]}: NAB {b['normalized']:.2f} -> {n['normalized']:.2f}, "
+                     f"fp rows {b['fp']} -> {n['fp']}")
+        for key in sorted(n["per_file"]):
+            old, now = b["per_file"].get(key, 0.0), n["per_file"][key]
+            if abs(now - old) > 1e-9:
+                lines.append(f"    {key.split('/', 1)[-1]:48s} {old:8.3f} -> {now:8.3f} ({now - old:+.3f})")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -74,6 +94,7 @@ def main(argv=None):
                     "default realTweets and realAWSCloudwatch")
     ap.add_argument("--run", action="store_true", help="run bench/nab.py over NAB/data into --results first")
     ap.add_argument("--json", action="store_true", help="print the measured figures as JSON too")
+    ap.add_argument("--baseline", help="an earlier results folder: print per-file raw-score deltas against it")
     a = ap.parse_args(argv)
     cats = a.category or ["realTweets", "realAWSCloudwatch"]
     scorer = os.path.join(a.nab, "nab_score.py")
@@ -86,8 +107,12 @@ def main(argv=None):
     published = published_subset_table(os.path.join(a.nab, "README.md"))
 
     measured = {}
+    deltas = []
     for cat in cats:
-        summary, cmd = score_category(a.results, cat, scorer, labels)
+        summary, cmd = score_category(a.results, cat, scorer, labels, per_file=bool(a.baseline))
+        if a.baseline:
+            base, _ = score_category(a.baseline, cat, scorer, labels, per_file=True)
+            deltas.append((cat, base, summary))
         print("$ " + " ".join(cmd))
         prof = summary["profiles"]
         measured[cat] = {p: prof[p]["normalized"] for p in PROFILES}
@@ -109,6 +134,9 @@ def main(argv=None):
             cells.append(" | " + f"{' / '.join(f'{x:.2f}' for x in v) if v else 'n/a':>38s}")
         print(f"{det + ' (published)':28s}" + "".join(cells))
     print("\n(published: NAB README subset table, threshold optimised on the subset like ours)")
+    for cat, base, summary in deltas:
+        print()
+        print(per_file_deltas(cat, base, summary))
     if a.json:
         print(json.dumps({"measured": measured, "published": published}, indent=1))
 

@@ -29,6 +29,8 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    dispersion ``r = mean**2 / (var - mean)`` kept across window lengths, as
    ``RateModel.score`` does); with ``two_sided`` the lower tail too (a drop),
    weighted by ``down_weight``; continuous metrics also test ``continuous_scales``.
+   Optional level-shift windows (``shift_scales``, ``continuous_shift_scales``) are
+   tested against the baseline as it was before the window began.
    With ``alpha_long`` the dispersion is at
    least the series' long-run burstiness (see the class docstring). The best
    ``-log10 p`` over windows and sides is Bonferroni-corrected by
@@ -155,6 +157,16 @@ class SeriesModel:
         count series (a continuous metric): level shifts and ramps in server metrics
         need a long window, count spikes do not. The Bonferroni correction counts
         the tests actually made. Empty (the default) leaves the model unchanged.
+    shift_scales: extra window lengths tested against the baseline as it was *before*
+        the window's first sample (a level-shift test). Why: the ``scales`` windows are
+        tested against the current EW baseline, which (fading factor ``alpha`` = 0.2
+        follows ~5 samples) has already learned most of a rise that lasts longer than a
+        few samples, so a level that climbs tenfold over half an hour and stays there
+        never surprises the 6- or 24-sample window. Against the pre-window baseline the
+        window's whole excess counts. Each window keeps its own dispersion and units
+        from that time. Empty (the default) leaves the model unchanged.
+    continuous_shift_scales: level-shift windows tested only while the series is not
+        a count series (as ``continuous_scales`` are).
     """
 
     def __init__(
@@ -172,6 +184,8 @@ class SeriesModel:
         alpha_long: float = 0.0,
         step: float = 1.0,
         continuous_scales: tuple[int, ...] = (),
+        shift_scales: tuple[int, ...] = (),
+        continuous_shift_scales: tuple[int, ...] = (),
     ) -> None:
         self.scales = tuple(int(s) for s in scales)
         self.continuous_scales = tuple(int(s) for s in continuous_scales)
@@ -183,14 +197,26 @@ class SeriesModel:
         self.hot_level = float(hot_level)
         self.hot_max = int(hot_max)
         self.z_min = float(z_min)
-        all_scales = self.scales + self.continuous_scales
+        self.shift_scales = tuple(int(s) for s in shift_scales)
+        self.continuous_shift_scales = tuple(int(s) for s in continuous_shift_scales)
+        all_scales = self.scales + self.continuous_scales + self.shift_scales + self.continuous_shift_scales
         self.rm = RateModel(bucket_seconds=self.step, fading_factor=alpha, max_idle=0,
                             max_recent=max(all_scales) + 1)
-        self._secs = tuple(s * self.step for s in self.scales)
-        self._secs_cont = tuple(s * self.step for s in all_scales)
+        # the tests made: (index into per_scale / all_scales, window length, level-shift test?)
+        n_cont = len(self.scales) + len(self.continuous_scales)
+        n_shift = n_cont + len(self.shift_scales)
+        shift_tests = [(n_cont + j, k, True) for j, k in enumerate(self.shift_scales)]
+        self._tests = [(j, k, False) for j, k in enumerate(self.scales)] + shift_tests
+        self._tests_cont = ([(j, k, False) for j, k in enumerate(all_scales[:n_cont])] + shift_tests
+                            + [(n_shift + j, k, True) for j, k in enumerate(self.continuous_shift_scales)])
         sides = 2 if two_sided else 1
-        self._bonf = _bonferroni(len(self.scales) * sides)
-        self._bonf_cont = _bonferroni(len(all_scales) * sides)
+        self._bonf = _bonferroni(len(self._tests) * sides)
+        self._bonf_cont = _bonferroni(len(self._tests_cont) * sides)
+        self._secs = tuple(k * self.step for _, k, _ in self._tests)
+        self._secs_cont = tuple(k * self.step for _, k, _ in self._tests_cont)
+        # (u, m, r) of the baseline at each of the last max(shift windows) samples, newest last
+        self._past: deque[tuple[float, float, float]] = deque(
+            maxlen=max(self.shift_scales + self.continuous_shift_scales, default=1))
         self.i = 0  # samples seen
         self.counts = True  # every value so far a non-negative integer
         self.vmin = 0.0  # running minimum (shift for negative values)
@@ -236,31 +262,36 @@ class SeriesModel:
             v = m
         excess = v - m
         r = m * m / excess if excess > 1e-300 else math.inf
-        if self.counts or not self.continuous_scales:
-            scales, secs, bonf = self.scales, self._secs, self._bonf
+        self._past.append((u, m, r))
+        if self.counts:
+            tests, secs, bonf = self._tests, self._secs, self._bonf
         else:
-            scales, secs, bonf = self.scales + self.continuous_scales, self._secs_cont, self._bonf_cont
+            tests, secs, bonf = self._tests_cont, self._secs_cont, self._bonf_cont
         sums = rm.window_sums(t, secs)
+        past = self._past
         best = 0.0
         best_k, best_dir, best_obs, best_mu = 0, 0, 0.0, 0.0
         per_scale = self.per_scale
-        for j in range(len(scales), len(per_scale)):
+        for j in range(len(per_scale)):
             per_scale[j] = 0.0
-        for j, (k, total) in enumerate(zip(scales, sums)):
-            per_scale[j] = 0.0
-            obs = total / u
-            mu = m * k
-            var = mu + mu * mu / r if r != math.inf else mu
+        for (j, k, shift), total in zip(tests, sums):
+            if shift:  # the baseline from just before the window's first sample (past[-1] is now)
+                uk, mk, rk = past[-k] if k <= len(past) else past[0]
+            else:
+                uk, mk, rk = u, m, r
+            obs = total / uk
+            mu = mk * k
+            var = mu + mu * mu / rk if rk != math.inf else mu
             sd = math.sqrt(var)
             z = (obs - mu) / sd if sd > 0 else 0.0
             if z >= self.z_min:
-                s = surprise(obs, mu, var if r != math.inf else None) if self.counts else _quasi_up(obs, mu)
+                s = surprise(obs, mu, var if rk != math.inf else None) if self.counts else _quasi_up(obs, mu)
                 per_scale[j] = s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, 1, obs, mu
             elif self.two_sided and z <= -self.z_min:
                 s = self.down_weight * lower_surprise(math.floor(obs) if self.counts else obs, mu,
-                                                      var if r != math.inf else None)
+                                                      var if rk != math.inf else None)
                 per_scale[j] = -s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu

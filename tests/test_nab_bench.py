@@ -275,3 +275,66 @@ def test_a_spike_at_a_new_time_of_day_is_not_discounted():
     off = nab.score_series(values, nab.Params(season=0, break_margin=None))
     on = nab.score_series(values, nab.Params(break_margin=None))
     assert max(on[last:last + 5]) == max(off[last:last + 5]) > 0.0
+
+
+def test_a_shift_window_is_tested_against_the_baseline_from_before_the_window():
+    rng = random.Random(9)
+    metric = [50 + rng.gauss(0, 2.0) for _ in range(1500)]
+    for i in range(1200, 1500):  # a lasting step of 2 sd: the fast baseline learns it in ~5 samples
+        metric[i] += 4.0
+    plain = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005)
+    shift = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005, continuous_shift_scales=(24,))
+    a = [plain.update(v) for v in metric]
+    b = [shift.update(v) for v in metric]
+    # the plain windows see the step only while the baseline catches up; the shift window
+    # compares the whole 2 hours with the level before them
+    assert max(r.score for r in b[1210:1230]) > max(r.score for r in a[1210:1230]) + 2.0
+    top = max(b[1210:1230], key=lambda r: r.score)
+    assert top.window == 24 and top.direction == 1
+    assert top.expected < 0.95 * top.observed  # the expectation is the pre-step level (50 against ~54)
+    # count series are untouched by the continuous-only shift windows
+    counts = [float(v) for v in _counts(800, 6.0, seed=2)]
+    c1 = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005)
+    c2 = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005, continuous_shift_scales=(24,))
+    assert [c1.update(v) for v in counts] == [c2.update(v) for v in counts]
+
+
+def test_an_alarm_from_a_long_window_emits_its_window_sum_novelty_at_once():
+    p = nab.Params(rank_window=True, season=0)
+    layer = nab.AlarmLayer(p)
+    out = [layer.step(1.0, 0.0, 0, 1) for _ in range(300)]
+    out += [layer.step(1.5, 0.0, 0, 1) for _ in range(23)]
+    out.append(layer.step(1.5, 6.0, 1, 24))  # the 24-window alarms: its sum 36 is a new high
+    # 300 complete 24-sums were seen before it (the first 23 rows have none)
+    assert out[-1] == pytest.approx(math.log10(301))
+    assert out[:-1] == [0.0] * 323
+    # without rank_window the same alarm waits `confirm` rows and ranks the 3-sample sum
+    old = nab.AlarmLayer(nab.Params(rank_window=False, season=0))
+    rows = [old.step(1.0, 0.0, 0, 1) for _ in range(300)] + [old.step(1.5, 0.0, 0, 1) for _ in range(23)]
+    rows.append(old.step(1.5, 6.0, 1, 24))
+    assert rows[-1] == 0.0
+    assert [old.step(1.5, 0.0, 0, 1) for _ in range(2)][-1] > 0.0
+
+
+def test_window_sums_of_the_alarm_layer_match_direct_sums():
+    layer = nab.AlarmLayer(nab.Params(continuous_shift_scales=(36,)))
+    assert sorted(layer.windows) == [6, 24, 36, 48]
+    rng = random.Random(3)
+    vals = [rng.random() for _ in range(60)]
+    for n, v in enumerate(vals, 1):
+        sums = layer._window_sums(v)
+        for k, total in sums.items():
+            if k > n:
+                assert math.isnan(total)
+            else:
+                assert total == pytest.approx(sum(vals[n - k:n]))
+
+
+def test_report_per_file_deltas_list_only_the_files_that_changed():
+    def summary(a, b, fp):
+        prof = {"normalized": 50.0 + a, "fp": fp, "per_file": {"cat/a.csv": a, "cat/b.csv": b}}
+        return {"profiles": {p: prof for p in nab_report.PROFILES}}
+
+    text = nab_report.per_file_deltas("cat", summary(1.0, 2.0, 5), summary(1.5, 2.0, 3))
+    assert "a.csv" in text and "b.csv" not in text
+    assert "1.000 ->    1.500 (+0.500)" in text and "fp rows 5 -> 3" in text
