@@ -274,7 +274,8 @@ class AgentSurge(ReportsSurprises):
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
-        self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
+        if self._surprises:  # sub-threshold judgements of the last event (see surprises()); rarely any
+            self._clear_surprises()
         if ts > self._now:
             self._now = ts
             self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)
