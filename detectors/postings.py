@@ -49,9 +49,11 @@ width is the dtype of ``keys`` (older checkpoints: uint64).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
-__all__ = ["Postings", "fold32"]
+__all__ = ["PackedView", "Postings", "fold32"]
 
 _S32 = np.uint64(32)
 _FLUSH_SHIFT = 8  # the dict is flushed at 1/256 of the packed postings (module doc)
@@ -138,9 +140,11 @@ class Postings:
             if self.n_dead >= max(self.merge_min, self._n_packed() >> _MERGE_SHIFT):
                 self._merge()
 
-    def lookup(self, keys: list[int], qkeys: np.ndarray | None = None) -> list[int]:
+    def lookup(self, keys: list[int], qkeys: np.ndarray | None = None, packed: list[int] | None = None
+               ) -> list[int]:
         """Ids filed under each of ``keys`` (a multiset). ``qkeys``: the same keys as a
-        array of the key dtype, if the caller has it."""
+        array of the key dtype, if the caller has it. ``packed``: what ``packed_lookup``
+        found for these keys in the sorted runs, while its ``PackedView`` is current."""
         out: list[int] = []
         recent = self.recent
         if recent:
@@ -152,6 +156,11 @@ class Postings:
                     out.extend(cur)
                 else:
                     out.append(cur)
+        if packed is not None:
+            # removals since it was made are only marked dead (a purge makes new runs)
+            dead = self.dead
+            out.extend([c for c in packed if c not in dead] if dead else packed)
+            return out
         packed_keys = self.keys
         if packed_keys.shape[0]:
             q = np.asarray(keys, dtype=packed_keys.dtype) if qkeys is None else qkeys
@@ -161,6 +170,23 @@ class Postings:
             else:
                 self._lookup_run(packed_keys, self.ids, q, out)
         return out
+
+    def packed_lookup(self, q: np.ndarray) -> tuple[list[list[int]], PackedView]:
+        """The ids filed in the sorted runs under each row of the 2-D key array ``q``
+        (dead ones included), and the view that says while they are still the answer.
+
+        For a caller that will look many key sets up one at a time (the template
+        detector: a poll's letters): one ``searchsorted`` per run for all of them,
+        where ``lookup`` makes ~8 numpy calls per key set (~10 us). The runs change only
+        when replaced (a flush or a merge makes new arrays, a removal only marks its id
+        dead), so the rows stay right while ``view.current(self)``; pass a row to
+        ``lookup(..., packed=row)``, which adds the dict's postings and drops the dead
+        ids of then. Same multiset, and in the same order, as ``lookup`` alone.
+        """
+        rows = _rows_in_run(self.keys, self.ids, q)
+        if self.young_keys.shape[0]:
+            rows = [a + b for a, b in zip(rows, _rows_in_run(self.young_keys, self.young_ids, q))]
+        return rows, PackedView(self)
 
     def _lookup_large_run(self, run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray, out: list[int]) -> None:
         """``_lookup_run`` for a large index, where most keys of a lookup are not in a run
@@ -254,3 +280,45 @@ def _insert_sorted(keys: np.ndarray, ids: np.ndarray, new_k: np.ndarray, new_i: 
         new_i = new_i.astype(ids.dtype)
     at = np.searchsorted(keys, new_k)
     return np.insert(keys, at, new_k), np.insert(ids, at, new_i)
+
+
+class PackedView:
+    """Which sorted runs a ``Postings.packed_lookup`` searched (weak references: it keeps
+    no replaced array alive); ``current`` while the postings still hold those very arrays.
+    (A run's ids are replaced whenever its keys are, so the keys tell.)"""
+
+    __slots__ = ("_main", "_young")
+
+    def __init__(self, post: Postings) -> None:
+        self._main = weakref.ref(post.keys)
+        self._young = weakref.ref(post.young_keys)
+
+    def current(self, post: Postings) -> bool:
+        return self._main() is post.keys and self._young() is post.young_keys
+
+
+def _rows_in_run(run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray) -> list[list[int]]:
+    """For each row of ``q``, the ids of one sorted run filed under its keys, key by key
+    in row order (``Postings._lookup_run``'s order), dead ones included."""
+    t, k = q.shape
+    if t == 0 or run_keys.shape[0] == 0:
+        return [[] for _ in range(t)]
+    flat = q.reshape(-1)
+    # searched in sorted order: numpy's searchsorted narrows each search from the
+    # previous answer, ~3x faster than on the rows' random keys
+    order = flat.argsort()
+    lo = np.empty(flat.shape[0], dtype=np.intp)
+    lo[order] = run_keys.searchsorted(flat[order])
+    # most keys are in no run: the key at the insertion point is the query iff it is
+    # filed (past the end "clip" reads the last key, which is smaller)
+    hit = np.flatnonzero(run_keys.take(lo, mode="clip") == flat)
+    if hit.shape[0] == 0:
+        return [[] for _ in range(t)]
+    lo = lo[hit]
+    run = run_keys.searchsorted(flat[hit], "right") - lo
+    total = int(run.sum())
+    # every found key's run of equal packed keys [lo, lo + run), in row-major key order
+    at = np.repeat(lo - (np.cumsum(run) - run), run) + np.arange(total)
+    ids = run_ids[at].tolist()
+    ends = np.cumsum(np.bincount(hit // k, weights=run, minlength=t)).astype(np.int64).tolist()
+    return [ids[a:b] for a, b in zip([0, *ends[:-1]], ends)]

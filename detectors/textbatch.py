@@ -49,13 +49,16 @@ class TextFeatures:
     paraphrase-shingle hashes, in text order, repeats kept (what
     ``RareShingles.rare_windows`` takes); ``cells``: their count-min cells in
     ``RareShingles`` (shape (depth, len(para))), or None to let it compute them.
+    ``packed``: not a text feature but a cache the detector fills for a batch's
+    texts at once (``TemplateSurge._packed``): the LSH index's sorted-run hits.
     """
 
-    __slots__ = ("sig", "q", "bks", "para", "cells")
+    __slots__ = ("sig", "q", "bks", "para", "cells", "packed")
 
     def __init__(self, sig: np.ndarray, q: np.ndarray, bks: list[int], para: np.ndarray,
                  cells: np.ndarray | None) -> None:
         self.sig, self.q, self.bks, self.para, self.cells = sig, q, bks, para, cells
+        self.packed: list[int] | None = None
 
 
 #: ``TemplateSurge._prep``: id(event) -> (event, masked length, features or None)
