@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from detectors.maskbatch import mask_many
 from detectors.paraphrase import RareShingles
 from detectors.postings import fold32
 from detectors.textmask import surely_short
@@ -114,6 +115,7 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
     prep: Prepared = {}
     todo: list[tuple[int, str]] = []
     longest = max(det.shingle, det.rare_shingle)
+    maybe_long: list[Event] = []
     for event in events:
         text = event.text
         if not text:
@@ -121,10 +123,14 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
         if surely_short(text, det.min_chars):
             # recorded, so ``update`` does not test it again (length 0: what it takes it as)
             prep[id(event)] = (event, 0, None)
-            continue
-        try:
-            masked = mask(text)
-        except Exception:  # (update raises it where it did before)
+        else:
+            maybe_long.append(event)
+    try:
+        maskeds: list[str | None] = list(mask_many([e.text for e in maybe_long]))
+    except Exception:  # some text will not mask: one at a time, leaving that one out
+        maskeds = [_mask_or_none(e.text) for e in maybe_long]
+    for event, masked in zip(maybe_long, maskeds):
+        if masked is None:  # (update raises it where it did before)
             continue
         length = effective_length(masked)
         prep[id(event)] = (event, length, None)
@@ -140,6 +146,13 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
                 event, length, _ = prep[key]
                 prep[key] = (event, length, f)
     return prep
+
+
+def _mask_or_none(text: str) -> str | None:
+    try:
+        return mask(text)
+    except Exception:
+        return None
 
 
 def text_features(det: TemplateSurge, event: Event, prep: tuple[Event, int, TextFeatures | None] | None
