@@ -56,38 +56,29 @@ def _num_class(m: re.Match) -> str:
     return PH_ID if n >= 7 else PH_NUM
 
 
-def _masks(end: str) -> list[tuple[tuple[str, ...], re.Pattern, str]]:
-    """(guard substrings, pattern, replacement): a mask runs only if one guard occurs.
-
-    ``end``: what ends a text for the name rule (``$`` for one text; ``maskbatch``
-    masks a NUL-joined batch at once, where a NUL ends a text too).
-    """
-    return [
-        # Chinese numerals in amounts / counts / durations (伍万贰仟元, 三十六期, 两个月)
-        (
-            tuple("元块万期月年天次笔倍岁"),
-            re.compile(rf"[{_CN_DIGITS}]+(?=\s*(?:元|块|万|期|个月|年|天|次|笔|倍|岁))"),
-            PH_NUM,
+# (guard substrings, pattern, replacement): a mask runs only if one guard occurs.
+_MASKS: list[tuple[tuple[str, ...], re.Pattern, str]] = [
+    # Chinese numerals in amounts / counts / durations (伍万贰仟元, 三十六期, 两个月)
+    (
+        tuple("元块万期月年天次笔倍岁"),
+        re.compile(rf"[{_CN_DIGITS}]+(?=\s*(?:元|块|万|期|个月|年|天|次|笔|倍|岁))"),
+        PH_NUM,
+    ),
+    # names introduced by a cue: 本人张三，/ 我叫李四 / 姓名：王五 / 委托人赵六
+    (
+        ("本人", "我叫", "我是", "名叫", "姓名", "户名", "委托人", "代理人", "借款人", "持卡人", "受托人", "联系人"),
+        re.compile(
+            rf"(本人|我叫|我是|名叫|姓名|户名|委托人|代理人|借款人|持卡人|受托人|联系人)"
+            rf"[:：]?\s*[{_CJK}]{{2,4}}(?=[，,。、；;\s（(：:]|身份证|先生|女士|$)"
         ),
-        # names introduced by a cue: 本人张三，/ 我叫李四 / 姓名：王五 / 委托人赵六
-        (
-            ("本人", "我叫", "我是", "名叫", "姓名", "户名", "委托人", "代理人", "借款人", "持卡人", "受托人", "联系人"),
-            re.compile(
-                rf"(本人|我叫|我是|名叫|姓名|户名|委托人|代理人|借款人|持卡人|受托人|联系人)"
-                rf"[:：]?\s*[{_CJK}]{{2,4}}(?=[，,。、；;\s（(：:]|身份证|先生|女士|{end})"
-            ),
-            "\\1" + PH_NAME,
-        ),
-        # 张某 / 刘某某 / 王先生 / 李女士
-        (("某",), re.compile(rf"[{_CJK}]某{{1,2}}"), PH_NAME),
-        (("先生", "女士", "小姐"), re.compile(rf"[{_CJK}]{{1,2}}(?=先生|女士|小姐)"), PH_NAME),
-        # latin-script names after a cue ("my name is john smith", "name: j. smith")
-        (("name", "i am "), re.compile(r"(my name is |name: ?|i am )[a-z][a-z.'-]*(?: [a-z][a-z.'-]*)?"),
-         "\\1" + PH_NAME),
-    ]
-
-
-_MASKS = _masks("$")
+        "\\1" + PH_NAME,
+    ),
+    # 张某 / 刘某某 / 王先生 / 李女士
+    (("某",), re.compile(rf"[{_CJK}]某{{1,2}}"), PH_NAME),
+    (("先生", "女士", "小姐"), re.compile(rf"[{_CJK}]{{1,2}}(?=先生|女士|小姐)"), PH_NAME),
+    # latin-script names after a cue ("my name is john smith", "name: j. smith")
+    (("name", "i am "), re.compile(r"(my name is |name: ?|i am )[a-z][a-z.'-]*(?: [a-z][a-z.'-]*)?"), "\\1" + PH_NAME),
+]
 # drop everything that is not a word character or a placeholder (punctuation,
 # spaces), then underscores (a word character) with str.replace: one class
 # without an alternation is a third cheaper per character
@@ -116,7 +107,7 @@ def mask(text: str) -> str:
             return primed
     if not text:
         return ""
-    s = _masked_fold(fold(text), _MASKS)
+    s = placeholders(text)
     if len(s) >= _LONG:
         out = _strip_long(s)
         if out is not None:
@@ -140,22 +131,19 @@ def prime(masks: dict[str, str]) -> None:
         _PRIMED.clear()
 
 
-def fold(text: str) -> str:
-    """``text`` NFKC-normalised where that matters, and lower-cased: ``mask``'s first step."""
+def placeholders(text: str) -> str:
+    """``mask``'s work up to the strip: ``text`` NFKC-normalised where that matters,
+    lower-cased, and its variable parts replaced by placeholders."""
     # NFKC only matters for characters that survive masking and the punctuation
     # strip (full-width letters/digits/@, circled and parenthesised numbers,
     # compatibility ideographs); Chinese text always has full-width punctuation,
     # so testing for those first saves the normalisation on most letters.
     s = unicodedata.normalize("NFKC", text) if _NEEDS_NFKC.search(text) else text
-    return s.lower()
-
-
-def _masked_fold(s: str, masks: list[tuple[tuple[str, ...], re.Pattern, str]]) -> str:
-    """The placeholders put into the folded ``s`` (e-mails, numbers, then ``masks``)."""
+    s = s.lower()
     if "@" in s:
         s = _EMAIL.sub(PH_EMAIL, s)
     s = _NUM_SPAN.sub(_num_class, s)
-    for guards, rx, ph in masks:
+    for guards, rx, ph in _MASKS:
         for g in guards:
             if g in s:
                 s = rx.sub(ph, s)

@@ -243,10 +243,11 @@ def test_batch_densification_borrows_as_the_full_probe_order_does():
 
 
 def test_mask_many_gives_mask_of_each_text_and_primes_its_cache():
-    """The batch path (one NUL-joined regex pass, numpy strip) against ``mask`` one text at
-    a time, on texts built from every rule's trigger, the name rule's end of text (a name
-    last, before a newline), NULs, placeholders, runs across texts, astral characters,
-    final sigma, and a lone surrogate (the whole batch then goes one text at a time)."""
+    """The batch path (placeholders per text, then one NUL-joined numpy strip) against
+    ``mask`` one text at a time, on texts built from every rule's trigger, NULs of their
+    own, placeholders and placeholder runs at the ends of texts (runs must not join across
+    texts), underscores, astral characters, texts that are all punctuation, and a lone
+    surrogate (the whole batch then goes one text at a time)."""
     from detectors import textmask
     from detectors.maskbatch import mask_many
 
