@@ -252,20 +252,30 @@ class Postings:
 
     def _recent_into(self, keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sorted run ``keys`` / ``ids`` with the dict's postings inserted; empties the dict."""
-        if not self.recent:
+        recent = self.recent
+        if not recent:
             return keys, ids
-        nk: list[int] = []
-        ni: list[int] = []
-        for k, cur in self.recent.items():
-            if isinstance(cur, list):
-                nk.extend([k] * len(cur))
-                ni.extend(cur)
-            else:
-                nk.append(k)
-                ni.append(cur)
-        new_k = np.array(nk, dtype=keys.dtype)
-        new_i = np.array(ni, dtype=np.int64)
-        order = np.argsort(new_k, kind="stable")
+        # One id per key, read straight from the dict (~4x faster than a Python loop over
+        # it); a key with several ids holds a list (of two or more: ``remove`` turns a list
+        # of one back into a bare id), which these gathers mark -1 and the loop below
+        # appends in full. A key's ids stay together and in order, and the sort is
+        # stable, so the run is the same as expanding every list in place.
+        n = len(recent)
+        new_k = np.fromiter(recent, dtype=keys.dtype, count=n)
+        if self.n_recent == n:  # no lists
+            new_i = np.fromiter(recent.values(), dtype=np.int64, count=n)
+        else:
+            new_i = np.fromiter([-1 if type(c) is list else c for c in recent.values()], dtype=np.int64, count=n)
+            multi = [(k, c) for k, c in recent.items() if type(c) is list]
+            single = new_i >= 0
+            new_k = np.concatenate([new_k[single], np.array([k for k, c in multi for _ in c], dtype=keys.dtype)])
+            new_i = np.concatenate([new_i[single], np.array([i for _, c in multi for i in c], dtype=np.int64)])
+        if new_k.dtype == np.uint32:
+            # each key with its position below it makes unique 64-bit sort keys: numpy's
+            # default sort then gives the stable order, ~5x faster than kind="stable"
+            order = np.argsort((new_k.astype(np.uint64) << _S32) | np.arange(new_k.shape[0], dtype=np.uint64))
+        else:
+            order = np.argsort(new_k, kind="stable")
         self.recent = {}
         self.n_recent = 0
         return _insert_sorted(keys, ids, new_k[order], new_i[order])
