@@ -24,13 +24,15 @@ on fuzzed texts.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 from typing import Sequence
 
 import numpy as np
 
-from detectors.textmask import _keep_table, mask, placeholders, prime
+from detectors.textmask import _expanding, _keep_table, mask, placeholders, prime, surely_short
 
-__all__ = ["mask_many"]
+__all__ = ["mask_many", "surely_short_many"]
 
 _NUL = "\x00"
 
@@ -71,3 +73,26 @@ def _strip_joined(s: str) -> str:
         if dup.any():
             c = c[np.concatenate(([True], ~dup))]
     return c.tobytes().decode("utf-32-le")
+
+
+def surely_short_many(texts: Sequence[str], min_chars: int) -> list[bool]:
+    """``[surely_short(t, min_chars) for t in texts]`` with one regex search for the batch.
+
+    A text within the length bound is surely short unless it holds a character that
+    NFKC can expand (``textmask._expanding``, a one-character class): searched for
+    in all such texts joined (~0.3 us a text one at a time, mostly the calls' fixed
+    cost), and only the texts where one is found take ``surely_short`` itself.
+    """
+    out = [len(t) + t.count("\u0130") < min_chars for t in texts]  # False: final
+    idx = [i for i, within in enumerate(out) if within]
+    if not idx:
+        return out
+    cand = [texts[i] for i in idx]
+    ends = list(itertools.accumulate(map(len, cand)))
+    seen: set[int] = set()
+    for m in _expanding().finditer("".join(cand)):
+        j = bisect.bisect_right(ends, m.start())  # the text the character is in
+        if j not in seen:
+            seen.add(j)
+            out[idx[j]] = surely_short(cand[j], min_chars)
+    return out

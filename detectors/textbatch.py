@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from detectors.maskbatch import mask_many
+from detectors.maskbatch import mask_many, surely_short_many
 from detectors.paraphrase import RareShingles
 from detectors.postings import fold32
 from detectors.textmask import surely_short
@@ -116,11 +116,9 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
     todo: list[tuple[int, str]] = []
     longest = max(det.shingle, det.rare_shingle)
     maybe_long: list[Event] = []
-    for event in events:
-        text = event.text
-        if not text:
-            continue
-        if surely_short(text, det.min_chars):
+    with_text = [e for e in events if e.text]
+    for event, short in zip(with_text, surely_short_many([e.text for e in with_text], det.min_chars)):
+        if short:
             # recorded, so ``update`` does not test it again (length 0: what it takes it as)
             prep[id(event)] = (event, 0, None)
         else:

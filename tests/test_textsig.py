@@ -269,3 +269,19 @@ def test_mask_many_gives_mask_of_each_text_and_primes_its_cache():
         assert textmask.mask.cache_info().hits == hits + len(batch), "the batch's masks are in the LRU"
     lone = ["本人张三" + "\ud800", "伍万贰仟元"]
     assert mask_many(lone) == [textmask.mask.__wrapped__(t) for t in lone]
+
+
+def test_surely_short_many_is_surely_short_of_each_text():
+    """One search over the batch, ``surely_short`` only where an expanding character is:
+    the same answers, also for expanding characters at a text's first or last place,
+    several in one text, and texts of either side of the length bound."""
+    from detectors.maskbatch import surely_short_many
+    from detectors.textmask import surely_short
+
+    cases = _short_cases() + ["㍻" + "汉" * 10, "汉" * 10 + "㍻", "㍻㍻" + "汉" * 5, "ﬃ" * 14, "", "İ" * 21]
+    random.Random(9).shuffle(cases)
+    for min_chars in (24, 40):
+        for lo in range(0, len(cases), 700):
+            batch = cases[lo:lo + 700]
+            assert surely_short_many(batch, min_chars) == [surely_short(t, min_chars) for t in batch]
+    assert surely_short_many([], 40) == []
