@@ -39,7 +39,9 @@ main run (forced once they are 1/16 of the packed postings, which under churn
 at a key cap is about when the young run is due anyway).
 
 Lookups answer a multiset (one id per matching key); callers count or
-de-duplicate it, so the order of postings does not matter. Ids must not be
+de-duplicate it, so the order of postings does not matter. ``packed_lookup``
+searches the sorted runs for many key sets at once (a batch's letters); its
+rows stay valid until a flush or merge replaces the runs (``PackedView``). Ids must not be
 reused after removal (cluster ids only grow). Plain attributes: it pickles.
 
 ``Postings(np.uint32)`` keeps 32-bit keys (8 bytes a posting): callers fold
@@ -49,9 +51,9 @@ width is the dtype of ``keys`` (older checkpoints: uint64).
 """
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
+
+from detectors.packed import PackedView, rows_in_run
 
 __all__ = ["PackedView", "Postings", "fold32"]
 
@@ -183,9 +185,9 @@ class Postings:
         ``lookup(..., packed=row)``, which adds the dict's postings and drops the dead
         ids of then. Same multiset, and in the same order, as ``lookup`` alone.
         """
-        rows = _rows_in_run(self.keys, self.ids, q)
+        rows = rows_in_run(self.keys, self.ids, q)
         if self.young_keys.shape[0]:
-            rows = [a + b for a, b in zip(rows, _rows_in_run(self.young_keys, self.young_ids, q))]
+            rows = [a + b for a, b in zip(rows, rows_in_run(self.young_keys, self.young_ids, q))]
         return rows, PackedView(self)
 
     def _lookup_large_run(self, run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray, out: list[int]) -> None:
@@ -291,44 +293,3 @@ def _insert_sorted(keys: np.ndarray, ids: np.ndarray, new_k: np.ndarray, new_i: 
     at = np.searchsorted(keys, new_k)
     return np.insert(keys, at, new_k), np.insert(ids, at, new_i)
 
-
-class PackedView:
-    """Which sorted runs a ``Postings.packed_lookup`` searched (weak references: it keeps
-    no replaced array alive); ``current`` while the postings still hold those very arrays.
-    (A run's ids are replaced whenever its keys are, so the keys tell.)"""
-
-    __slots__ = ("_main", "_young")
-
-    def __init__(self, post: Postings) -> None:
-        self._main = weakref.ref(post.keys)
-        self._young = weakref.ref(post.young_keys)
-
-    def current(self, post: Postings) -> bool:
-        return self._main() is post.keys and self._young() is post.young_keys
-
-
-def _rows_in_run(run_keys: np.ndarray, run_ids: np.ndarray, q: np.ndarray) -> list[list[int]]:
-    """For each row of ``q``, the ids of one sorted run filed under its keys, key by key
-    in row order (``Postings._lookup_run``'s order), dead ones included."""
-    t, k = q.shape
-    if t == 0 or run_keys.shape[0] == 0:
-        return [[] for _ in range(t)]
-    flat = q.reshape(-1)
-    # searched in sorted order: numpy's searchsorted narrows each search from the
-    # previous answer, ~3x faster than on the rows' random keys
-    order = flat.argsort()
-    lo = np.empty(flat.shape[0], dtype=np.intp)
-    lo[order] = run_keys.searchsorted(flat[order])
-    # most keys are in no run: the key at the insertion point is the query iff it is
-    # filed (past the end "clip" reads the last key, which is smaller)
-    hit = np.flatnonzero(run_keys.take(lo, mode="clip") == flat)
-    if hit.shape[0] == 0:
-        return [[] for _ in range(t)]
-    lo = lo[hit]
-    run = run_keys.searchsorted(flat[hit], "right") - lo
-    total = int(run.sum())
-    # every found key's run of equal packed keys [lo, lo + run), in row-major key order
-    at = np.repeat(lo - (np.cumsum(run) - run), run) + np.arange(total)
-    ids = run_ids[at].tolist()
-    ends = np.cumsum(np.bincount(hit // k, weights=run, minlength=t)).astype(np.int64).tolist()
-    return [ids[a:b] for a, b in zip([0, *ends[:-1]], ends)]

@@ -49,7 +49,10 @@ signature: stable across restarts and processes.
 Batches: ``prepare(events)`` computes what is pure in the above (mask, length,
 signature, band keys, shingles) for a whole poll at once, and ``update`` takes
 it from there; ``update`` alone computes it per text. Both give the same
-findings and state (tests/test_template_surge.py runs both).
+findings and state (tests/test_template_surge.py runs both). The LSH lookups
+of a batch's letters in the index's sorted runs are also made together, when
+the first letter needs them (``_packed``): the runs change only a few times a
+batch, while the dict of recent postings is read per letter as before.
 
 Modules: ``template_state`` (a cluster's compact and expanded state, and
 ``touch``, which records one use of it), ``template_index`` (the LSH index of
