@@ -153,12 +153,13 @@ def run_instrumented(raws: list[bytes]) -> tuple[float, dict]:
 
     acc: dict[str, float] = defaultdict(float)
     saved = {n: getattr(pipeline_mod, n) for n in ("decode", "check", "to_event")}
-    saved_ts = {n: getattr(ts_mod, n) for n in ("mask", "features", "features_batch", "effective_length")}
+    saved_ts = {n: getattr(ts_mod, n) for n in ("mask", "mask_many", "features", "features_batch", "effective_length")}
     try:
         pipeline_mod.decode = _Timer(saved["decode"], "parse:decode (orjson)", acc)
         pipeline_mod.check = _Timer(saved["check"], "parse:validate", acc)
         pipeline_mod.to_event = _Timer(saved["to_event"], "parse:to_event (pseudonymise)", acc)
         ts_mod.mask = _Timer(saved_ts["mask"], "  template:mask", acc)
+        ts_mod.mask_many = _Timer(saved_ts["mask_many"], "  template:mask, whole batch (prepare)", acc)
         # shingles + MinHash + band keys + paraphrase cells: per text in update, per batch in prepare
         ts_mod.features = _Timer(saved_ts["features"], "  template:text features, one text (update)", acc)
         ts_mod.features_batch = _Timer(saved_ts["features_batch"], "  template:text features, whole batch (prepare)", acc)

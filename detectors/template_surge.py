@@ -49,7 +49,10 @@ signature: stable across restarts and processes.
 Batches: ``prepare(events)`` computes what is pure in the above (mask, length,
 signature, band keys, shingles) for a whole poll at once, and ``update`` takes
 it from there; ``update`` alone computes it per text. Both give the same
-findings and state (tests/test_template_surge.py runs both).
+findings and state (tests/test_template_surge.py runs both). The LSH lookups
+of a batch's letters in the index's sorted runs are also made together, when
+the first letter needs them (``_packed``): the runs change only a few times a
+batch, while the dict of recent postings is read per letter as before.
 
 Modules: ``template_state`` (a cluster's compact and expanded state, and
 ``touch``, which records one use of it), ``template_index`` (the LSH index of
@@ -71,7 +74,7 @@ import numpy as np
 from detectors.base import Finding
 from detectors.fmt import DAY
 from detectors.paraphrase import RareIndex, RareShingles
-from detectors.postings import Postings
+from detectors.postings import PackedView, Postings
 from detectors.rates import ExposureClock
 from detectors.surprise import SURPRISE_FLOOR, ReportsSurprises
 from detectors.template_findings import template_finding, template_key, template_surprise
@@ -93,6 +96,8 @@ class TemplateSurge(ReportsSurprises):
     # id(event) -> (event, masked length, features or None) of the last ``prepare``d batch;
     # transient (not pickled). The class default serves instances and checkpoints without one.
     _prep: Prepared | None = None
+    # which LSH runs the prepared texts' ``packed`` hits were found in (see _packed); transient
+    _view: PackedView | None = None
 
     def __init__(
         self,
@@ -186,6 +191,7 @@ class TemplateSurge(ReportsSurprises):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_prep", None)  # a cache of the current batch, not detection state
+        state.pop("_view", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -224,7 +230,7 @@ class TemplateSurge(ReportsSurprises):
         an event's features by ``id(event)`` and gives exactly what it gives
         without them. The previous batch's cache is dropped.
         """
-        self._prep = None
+        self._prep = self._view = None
         self._prep = prepare_batch(self, events)
 
     def update(self, event: Event) -> list[Finding]:
@@ -258,7 +264,8 @@ class TemplateSurge(ReportsSurprises):
         ts = event.ts
         sig, q, bks = feats.sig, feats.q, feats.bks
         best, best_sim = -1, -1.0
-        cands = sorted(set(self._lsh.lookup(bks, q)))  # 32-bit folded keys: proposals, checked below
+        # 32-bit folded keys: proposals, checked below
+        cands = sorted(set(self._lsh.lookup(bks, q, self._packed(feats))))
         if cands:
             best, best_sim = closest(self, cands, sig)
         # every long text counts in the rare-shingle document frequency; its rare windows
@@ -289,6 +296,28 @@ class TemplateSurge(ReportsSurprises):
         if rsig is not None:
             out += self._assign_family(event, rsig, length, fam, fam_sim)
         return out
+
+    def _packed(self, feats: TextFeatures) -> list[int] | None:
+        """The LSH index's sorted-run hits for ``feats`` (``Postings.packed_lookup``), or
+        None for the plain lookup.
+
+        Searched for the text and every prepared text still to come at once, when
+        the first of them needs it and again after each flush or merge of the index
+        (then the hits are stale: ``PackedView``), i.e. a few times a batch instead
+        of once per text (~10 us each). The texts still to come are what is left of
+        ``_prep`` (``update`` pops each event's entry first).
+        """
+        view = self._view
+        if feats.packed is not None and view is not None and view.current(self._lsh):
+            return feats.packed
+        if not self._prep:  # one text (no batch): the plain lookup costs the same
+            return None
+        todo = [feats, *(f for _, _, f in self._prep.values() if f is not None)]
+        q = np.concatenate([f.q for f in todo]).reshape(len(todo), -1)  # (3x faster than np.stack)
+        rows, self._view = self._lsh.packed_lookup(q)
+        for f, row in zip(todo, rows):
+            f.packed = row
+        return feats.packed
 
     def _twin(self, fam: int) -> int:
         """The near-duplicate cluster founded by the same letter as family ``fam``, or -1.

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from detectors.maskbatch import mask_many, surely_short_many
 from detectors.paraphrase import RareShingles
 from detectors.postings import fold32
 from detectors.textmask import surely_short
@@ -49,13 +50,16 @@ class TextFeatures:
     paraphrase-shingle hashes, in text order, repeats kept (what
     ``RareShingles.rare_windows`` takes); ``cells``: their count-min cells in
     ``RareShingles`` (shape (depth, len(para))), or None to let it compute them.
+    ``packed``: not a text feature but a cache the detector fills for a batch's
+    texts at once (``TemplateSurge._packed``): the LSH index's sorted-run hits.
     """
 
-    __slots__ = ("sig", "q", "bks", "para", "cells")
+    __slots__ = ("sig", "q", "bks", "para", "cells", "packed")
 
     def __init__(self, sig: np.ndarray, q: np.ndarray, bks: list[int], para: np.ndarray,
                  cells: np.ndarray | None) -> None:
         self.sig, self.q, self.bks, self.para, self.cells = sig, q, bks, para, cells
+        self.packed: list[int] | None = None
 
 
 #: ``TemplateSurge._prep``: id(event) -> (event, masked length, features or None)
@@ -111,17 +115,20 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
     prep: Prepared = {}
     todo: list[tuple[int, str]] = []
     longest = max(det.shingle, det.rare_shingle)
-    for event in events:
-        text = event.text
-        if not text:
-            continue
-        if surely_short(text, det.min_chars):
+    maybe_long: list[Event] = []
+    with_text = [e for e in events if e.text]
+    for event, short in zip(with_text, surely_short_many([e.text for e in with_text], det.min_chars)):
+        if short:
             # recorded, so ``update`` does not test it again (length 0: what it takes it as)
             prep[id(event)] = (event, 0, None)
-            continue
-        try:
-            masked = mask(text)
-        except Exception:  # (update raises it where it did before)
+        else:
+            maybe_long.append(event)
+    try:
+        maskeds: list[str | None] = list(mask_many([e.text for e in maybe_long]))
+    except Exception:  # some text will not mask: one at a time, leaving that one out
+        maskeds = [_mask_or_none(e.text) for e in maybe_long]
+    for event, masked in zip(maybe_long, maskeds):
+        if masked is None:  # (update raises it where it did before)
             continue
         length = effective_length(masked)
         prep[id(event)] = (event, length, None)
@@ -137,6 +144,13 @@ def prepare_batch(det: TemplateSurge, events: Sequence[Event]) -> Prepared:
                 event, length, _ = prep[key]
                 prep[key] = (event, length, f)
     return prep
+
+
+def _mask_or_none(text: str) -> str | None:
+    try:
+        return mask(text)
+    except Exception:
+        return None
 
 
 def text_features(det: TemplateSurge, event: Event, prep: tuple[Event, int, TextFeatures | None] | None

@@ -87,6 +87,10 @@ _STRIP = re.compile(r"[^\w\ue000-\ue0ff]+")
 _RUNS = re.compile(r"([\ue000-\ue0ff])\1+")
 
 
+#: masks computed elsewhere (``maskbatch.mask_many``) on their way into ``mask``'s LRU (``prime``)
+_PRIMED: dict[str, str] = {}
+
+
 @functools.lru_cache(maxsize=1024)
 def mask(text: str) -> str:
     """Masked, normalised form of ``text`` (see module doc).
@@ -97,8 +101,39 @@ def mask(text: str) -> str:
     ~1,000 texts before the other detectors' ``update`` asks again), at up to
     ~4 KB an entry for 1,000-character letters.
     """
+    if _PRIMED:
+        primed = _PRIMED.pop(text, None)
+        if primed is not None:
+            return primed
     if not text:
         return ""
+    s = placeholders(text)
+    if len(s) >= _LONG:
+        out = _strip_long(s)
+        if out is not None:
+            return out
+    s = _STRIP.sub("", s)
+    if "_" in s:
+        s = s.replace("_", "")
+    return _RUNS.sub(r"\1", s)
+
+
+def prime(masks: dict[str, str]) -> None:
+    """Put masks computed elsewhere (text -> ``mask(text)``) into ``mask``'s LRU, so the
+    detectors that ask for them next find them there. (``functools.lru_cache`` takes no
+    entries from outside: each text is looked up once with its result waiting in
+    ``_PRIMED``.)"""
+    _PRIMED.update(masks)
+    try:
+        for text in masks:
+            mask(text)
+    finally:
+        _PRIMED.clear()
+
+
+def placeholders(text: str) -> str:
+    """``mask``'s work up to the strip: ``text`` NFKC-normalised where that matters,
+    lower-cased, and its variable parts replaced by placeholders."""
     # NFKC only matters for characters that survive masking and the punctuation
     # strip (full-width letters/digits/@, circled and parenthesised numbers,
     # compatibility ideographs); Chinese text always has full-width punctuation,
@@ -113,14 +148,7 @@ def mask(text: str) -> str:
             if g in s:
                 s = rx.sub(ph, s)
                 break
-    if len(s) >= _LONG:
-        out = _strip_long(s)
-        if out is not None:
-            return out
-    s = _STRIP.sub("", s)
-    if "_" in s:
-        s = s.replace("_", "")
-    return _RUNS.sub(r"\1", s)
+    return s
 
 
 # From this length on, the strip and the run collapse are done on the code

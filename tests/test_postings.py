@@ -107,3 +107,46 @@ def test_a_checkpoint_of_the_one_run_layout_loads():
         old.add(cid, [100 + cid])
     assert sorted(old.lookup([10, 139])) == [1, 39] and len(old) == 3 + 36
     assert old.young_keys.dtype == np.uint32
+
+
+def test_packed_lookup_rows_answer_as_lookup_while_their_view_is_current():
+    """A batch's sorted-run hits plus the dict at use time give ``lookup``'s answer (the
+    same list, in the same order) while the view is current, removals included; a flush
+    or merge replaces the runs and the view says so."""
+    rng = random.Random(11)
+    universe = [rng.getrandbits(32) for _ in range(300)]
+    for merge_min in (64, 8):  # one run; and a large index with a young run
+        p = Postings(np.uint32, merge_min=merge_min)
+        filed: dict[int, list[int]] = {}
+        checked = stale = young = 0
+        cid = 0
+        while cid < 2500:
+            batch = [rng.sample(universe, 16) for _ in range(20)]
+            rows, view = p.packed_lookup(np.array(batch, dtype=np.uint32))
+            for i, keys in enumerate(batch):
+                if not view.current(p):  # as the template detector does: again for the rest
+                    stale += 1
+                    rows, view = p.packed_lookup(np.array(batch[i:], dtype=np.uint32))
+                    rows = [[]] * i + rows
+                assert p.lookup(keys, None, rows[i]) == p.lookup(keys)
+                checked += 1
+                young += p.young_keys.shape[0] > 0
+                p.add(cid, keys)
+                filed[cid] = keys
+                cid += 1
+                if cid % 4 == 0:  # removals: from the dict, or marked dead in a run
+                    old = rng.choice(list(filed))
+                    p.remove(old, filed.pop(old))
+        assert checked == 2500 and stale > 10
+        if merge_min == 8:
+            assert young > 100, "rows were checked against two sorted runs"
+
+
+def test_packed_lookup_of_an_empty_index_and_of_no_rows():
+    p = Postings(np.uint32)
+    rows, view = p.packed_lookup(np.zeros((3, 16), dtype=np.uint32))
+    assert rows == [[], [], []] and view.current(p)
+    p.add(1, [5, 6])
+    assert view.current(p)  # the dict took it: the (empty) runs are unchanged
+    assert p.lookup([5], None, rows[0]) == [1]
+    assert p.packed_lookup(np.zeros((0, 16), dtype=np.uint32))[0] == []

@@ -58,3 +58,45 @@ def test_eviction_compacts_the_table_without_changing_findings_or_order(monkeypa
     assert often._evicted_since_compact < often.evicted_total  # it did compact
     assert often.table < never.table
     assert often.table == sys.getsizeof(OrderedDict(often._clusters))  # never above a fresh table
+
+
+def test_closest_ranks_whole_band_sharers_by_equal_slots_and_drops_the_rest():
+    """``closest`` against a plain reading of its rule: a candidate counts only if one
+    whole band (4 slots) equals the text's, and the one with most equal slots wins
+    (ties: the first, i.e. the oldest); one candidate or several."""
+    import numpy as np
+
+    from detectors.template_state import _Cluster
+    from detectors.textsig import pack_sig
+
+    rng = np.random.default_rng(3)
+    det = TemplateSurge()
+    sig = rng.integers(0, 2**32, 64, dtype=np.uint64).astype(np.uint32)
+
+    def rep(equal_slots: list[int]) -> bytes:
+        r = sig ^ np.uint32(1)  # every slot differs ...
+        r[equal_slots] = sig[equal_slots]  # ... but these
+        return pack_sig(r)
+
+    layouts = {
+        0: [1, 2, 3, 5, 6, 7, 9, 10, 11, 13],  # 10 equal slots, no whole band: not a candidate
+        1: [0, 1, 2, 3],  # band 0: 4 slots
+        2: [4, 5, 6, 7, 20, 30, 40],  # band 1 and 3 more: 7 slots
+        3: [8, 9, 10, 11, 21, 31, 41],  # 7 slots too, later: loses the tie
+        4: list(range(0, 64, 2)),  # 32 equal slots but no whole band
+    }
+    for cid, slots in layouts.items():
+        det._clusters[cid] = _Cluster(rep(slots), 0.0, 100)
+
+    def plain(cands: list[int]) -> tuple[int, float]:
+        best, best_k = -1, -1
+        for cid in cands:
+            eq = np.frombuffer(det._clusters[cid].sig, dtype=np.uint32) == sig
+            if eq.reshape(16, 4).all(axis=1).any() and eq.sum() > best_k:
+                best, best_k = cid, int(eq.sum())
+        return (best, best_k / 64) if best >= 0 else (-1, -1.0)
+
+    for cands in ([0], [1], [4], [2], [0, 4], [0, 1], [1, 2, 3], [3, 2], [0, 1, 2, 3, 4]):
+        assert template_index.closest(det, sorted(cands), sig) == plain(sorted(cands)), cands
+    assert template_index.closest(det, [1, 2, 3], sig) == (2, 7 / 64)
+    assert template_index.closest(det, [0], sig) == (-1, -1.0)

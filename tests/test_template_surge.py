@@ -432,7 +432,7 @@ def test_a_copy_the_lsh_index_misses_joins_its_letters_cluster_through_the_rare_
     (home,) = [cid for cid, c in det._clusters.items() if c.events == "cp0" and not c.family]
     assert any(c.family and c.events == "cp0" for c in det._clusters.values())  # the letter's family
     n_clusters = det.stats()["clusters"]
-    monkeypatch.setattr(det._lsh, "lookup", lambda bks, q=None: [])  # every band misses
+    monkeypatch.setattr(det._lsh, "lookup", lambda bks, q=None, packed=None: [])  # every band misses
     det.update(ev("cp1", 51.0, "CP1", inst="bank-b", text=agency_letter(rng, "bank-b")))
     assert det.stats()["clusters"] == n_clusters  # no second near-duplicate cluster, no second family
     (fam,) = [c for c in det._clusters.values() if c.family and c.events in ("cp0", ["cp0", "cp1"])]

@@ -240,3 +240,48 @@ def test_batch_densification_borrows_as_the_full_probe_order_does():
     batch = features_batch(texts, h, 4, 3, RareShingles())
     for text, f in zip(texts, batch):
         assert (f.sig == features(text, h, 4, 3).sig).all()
+
+
+def test_mask_many_gives_mask_of_each_text_and_primes_its_cache():
+    """The batch path (placeholders per text, then one NUL-joined numpy strip) against
+    ``mask`` one text at a time, on texts built from every rule's trigger, NULs of their
+    own, placeholders and placeholder runs at the ends of texts (runs must not join across
+    texts), underscores, astral characters, texts that are all punctuation, and a lone
+    surrogate (the whole batch then goes one text at a time)."""
+    from detectors import textmask
+    from detectors.maskbatch import mask_many
+
+    rng = random.Random(5)
+    pieces = ["客户来电查询还款金额", "本人张三", "本人张三，", "我叫李四", "姓名：王五\n", "委托人赵六", "联系人王",
+              "刘某某", "王先生", "李女士", "伍万贰仟元", "三十六期", "两个月", "¥5,000元", "2024年3月1日", "13800138000",
+              "a@b.cn", "my name is john smith", "name: j. smith", "i am bob", "。，！ ", "\u3000", "\n", "_", "\x00",
+              "\ue000", "\ue000\ue000", "𠀀", "🙂", "ΑΣ", "Σ", "İ", "ＡＢＣ１２３", "①", "㍻", "e\u0301", "x", "1", "元"]
+    texts = ["", "\x00", "本人张三", "5", "元", "5元", "Σ", "a" * 300, "汉" * 300 + "本人张三"]
+    for _ in range(4000):
+        texts.append("".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))))
+    want = [textmask.mask.__wrapped__(t) for t in texts]  # uncached, one at a time
+    for lo in range(0, len(texts), 500):  # batches, with repeats across and within them
+        batch, wanted = texts[lo:lo + 500] + texts[lo:lo + 20], want[lo:lo + 500] + want[lo:lo + 20]
+        textmask.mask.cache_clear()
+        assert mask_many(batch) == wanted
+        hits = textmask.mask.cache_info().hits
+        assert [textmask.mask(t) for t in batch] == wanted
+        assert textmask.mask.cache_info().hits == hits + len(batch), "the batch's masks are in the LRU"
+    lone = ["本人张三" + "\ud800", "伍万贰仟元"]
+    assert mask_many(lone) == [textmask.mask.__wrapped__(t) for t in lone]
+
+
+def test_surely_short_many_is_surely_short_of_each_text():
+    """One search over the batch, ``surely_short`` only where an expanding character is:
+    the same answers, also for expanding characters at a text's first or last place,
+    several in one text, and texts of either side of the length bound."""
+    from detectors.maskbatch import surely_short_many
+    from detectors.textmask import surely_short
+
+    cases = _short_cases() + ["㍻" + "汉" * 10, "汉" * 10 + "㍻", "㍻㍻" + "汉" * 5, "ﬃ" * 14, "", "İ" * 21]
+    random.Random(9).shuffle(cases)
+    for min_chars in (24, 40):
+        for lo in range(0, len(cases), 700):
+            batch = cases[lo:lo + 700]
+            assert surely_short_many(batch, min_chars) == [surely_short(t, min_chars) for t in batch]
+    assert surely_short_many([], 40) == []
