@@ -145,14 +145,17 @@ class _SeekOnAssign(ConsumerRebalanceListener):
 class FetchProcessConsumer:
     """``GroupConsumer``'s calls answered by a child process that owns the consumer.
 
-    Two one-way pipes: requests go down, batches and replies come up. The child pushes a
-    batch as soon as it has fetched one, into a pipe buffer large enough to hold it
-    (``_widen``), so a poll usually reads a batch already there, without waiting for the
-    child to be scheduled (on a busy machine each such wake-up costs milliseconds).
-    Credit keeps it ONE batch ahead: it may fetch the next one only after the parent took
-    the last. Every wait checks, every ``_TICK_S``, that the child is alive; a dead child
-    or one silent past a call's deadline raises ``FetchProcessError`` (a commit may take
-    kafka-python's request_timeout_ms, so deadlines are generous; death is noticed at once)."""
+    Two one-way pipes: requests go down, batches and replies come up. While records are
+    waiting (a backlog) the child pushes a batch as soon as it has fetched one, into a pipe
+    buffer large enough to hold it (``_widen``), so a poll reads a batch already there
+    without waiting for the child to be scheduled (on a busy machine each wake-up costs
+    milliseconds). Credit keeps it ONE batch ahead: it fetches the next batch only after the
+    parent took the last. Once caught up (a fetch ahead found nothing) it stops polling and
+    waits to be asked: a poll that finds no batch sends ``wait`` and the child polls for
+    that long -- so idle costs what in-thread polling costs, and a commit is answered at
+    once instead of after a poll. Every wait checks, every ``_TICK_S``, that the child is
+    alive; a dead child or one silent past a call's deadline raises ``FetchProcessError``
+    (a commit may take kafka-python's request_timeout_ms, so deadlines are generous)."""
 
     _TICK_S = 0.25
     START_S, COMMIT_S, CLOSE_S = 120.0, 120.0, 30.0
@@ -171,6 +174,7 @@ class FetchProcessConsumer:
         out_end.close()
         self._ready: list[PartitionBatch] | None = None   # a batch that came while waiting for a reply
         self._closed = False
+        self._wait_seq = 0   # numbers ``wait`` requests: a late "empty" answer to an old one is ignored
         self._receive("reply", self.START_S, "start")
 
     @property
@@ -185,7 +189,11 @@ class FetchProcessConsumer:
         """The batch fetched ahead, else the first to arrive within ``timeout_ms`` (else [])."""
         batch, self._ready = self._ready, None
         if batch is None:
-            batch = self._receive("batch", timeout_ms / 1000, "poll")
+            batch = self._receive("batch", 0.0, "poll")          # already in the pipe?
+        if batch is None:
+            self._wait_seq += 1
+            self._send(("wait", self._wait_seq, timeout_ms), "poll")
+            batch = self._receive("batch", timeout_ms / 1000 + self.START_S, "poll", self._wait_seq)
         if batch:
             self._send(("more",), "poll")    # credit: the child may fetch the next batch now
         return batch or []
@@ -231,10 +239,11 @@ class FetchProcessConsumer:
         except OSError:
             raise self._dead(what) from None
 
-    def _receive(self, kind: str, timeout_s: float, what: str):
-        """The next ``kind`` message's value ("batch": None after ``timeout_s``; "reply":
-        raises the child's exception, or FetchProcessError after ``timeout_s``). A batch
-        that arrives while waiting for a reply is kept for the next poll."""
+    def _receive(self, kind: str, timeout_s: float, what: str, wait_seq: int | None = None):
+        """The next ``kind`` message's value. "batch": the batch, or None once the child answered
+        ``wait`` number ``wait_seq`` with "empty" (without ``wait_seq``: None after ``timeout_s``,
+        a peek). "reply": the value, or the child's exception raised. A batch that arrives while
+        waiting for a reply is kept for the next poll; past ``timeout_s`` the child is killed."""
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
@@ -247,6 +256,9 @@ class FetchProcessConsumer:
                     return value
                 if tag == "batch":
                     self._ready = value           # at most one: the child waits for credit
+                elif tag == "empty":
+                    if kind == "batch" and value == wait_seq:
+                        return None
                 elif tag == "ok":
                     return value
                 elif tag == "error":              # a KafkaError (or what the consumer raised on start)
@@ -256,7 +268,7 @@ class FetchProcessConsumer:
             elif not self._proc.is_alive():
                 raise self._dead(what)
             elif left <= 0:
-                if kind == "batch":
+                if kind == "batch" and wait_seq is None:
                     return None
                 self._proc.kill()
                 raise FetchProcessError(f"the fetch process did not answer {what!r} within {timeout_s:.0f} s; killed it")
@@ -281,15 +293,14 @@ def _widen(conn, size: int = 1 << 20) -> None:
 
 
 # -- the child ------------------------------------------------------------------------------------
-# Fetch-ahead polls wait PREFETCH_MS for records, doubling while none come, up to IDLE_POLL_MS.
-# With a backlog the broker answers a fetch at once; once caught up, a commit request waits at most
-# one such poll, and an idle consumer polls ~10 times a second (in-thread: ~2, at 500 ms).
-# A batch is assembled from polls of at most CHUNK records (decoding 250 takes ~3 ms), between
-# which requests are served: a commit does not wait for a whole batch to be decoded.
+# A fetch ahead waits PREFETCH_MS for records: with a backlog the broker answers a fetch at once, so
+# finding none means the consumer has caught up. A batch is assembled from polls of at most CHUNK
+# records (decoding 250 takes ~3 ms), between which requests are served: a commit does not wait
+# for a whole batch to be decoded.
 # While the group (re)joins, polls wait JOIN_POLL_MS: kafka-python 3.0.12 can drop a join result
 # when a short poll expires while its SyncGroup is in flight, and then polls nothing forever (see
 # tests/kafka_broker.py); the loop's own 500 ms polls made that rare, 25 ms ones would not.
-PREFETCH_MS, IDLE_POLL_MS, CHUNK, JOIN_POLL_MS = 25, 100, 250, 3000
+PREFETCH_MS, CHUNK, JOIN_POLL_MS = 25, 250, 3000
 
 
 def _child_main(req, out, consumer_kwargs: dict, connected, log_level: str) -> None:
@@ -320,42 +331,61 @@ def _child_main(req, out, consumer_kwargs: dict, connected, log_level: str) -> N
 
 
 def _serve(req, out, consumer: GroupConsumer, connected, batch_size: int) -> None:
-    """Serve requests until ``close``; whenever the parent has credit, fetch a batch of at most
-    ``batch_size`` records (as in-thread: what is buffered, else the first records to arrive)
-    and push it.
+    """Serve requests until ``close``; fetch ahead while the parent has credit and records keep
+    coming; once caught up, poll only when asked (``wait``).
 
     Requests: ``subscribe`` (gives the first credit), ``more`` (the parent took a batch: one
-    more credit), ``commit`` (answered ok or with the KafkaError), ``close``."""
-    credit, wait_ms = 0, PREFETCH_MS
+    more credit), ``wait`` (the parent has no batch and waits: push one within its timeout or
+    answer "empty"), ``commit`` (answered ok or with the KafkaError), ``close``. A batch holds
+    at most ``batch_size`` records: what is buffered, else the first records to arrive (as a
+    single in-thread poll)."""
+    credit, caught_up = 0, False
     building: dict[tuple[str, int], PartitionBatch] = {}   # the batch being assembled, by partition
-    size = pushed = 0
+    size = 0
+
+    def add(got: list[PartitionBatch]) -> None:
+        nonlocal size
+        for part in got:
+            size += len(part.offsets)
+            have = building.get((part.topic, part.partition))
+            if have is None:
+                building[(part.topic, part.partition)] = part
+            else:
+                have.offsets.extend(part.offsets)
+                have.values.extend(part.values)
+                building[(part.topic, part.partition)] = have._replace(highwater=part.highwater)
+
+    def push() -> None:
+        nonlocal credit, caught_up, size
+        out.send(("batch", [building[k] for k in sorted(building)]))
+        building.clear()
+        credit, caught_up, size = credit - 1, False, 0
+
     while True:
         connected.value = consumer.connected
-        if credit and not req.poll(0):
-            # while assembling, take only what is buffered (timeout 0), as a single in-thread poll would
-            timeout = JOIN_POLL_MS if consumer.joining else 0 if building else wait_ms
+        if credit and not caught_up and not req.poll(0):
+            # assembling: only what is buffered (timeout 0); starting: records within PREFETCH_MS
+            timeout = JOIN_POLL_MS if consumer.joining else 0 if building else PREFETCH_MS
             got = consumer.poll(timeout, min(CHUNK, batch_size - size))
-            for part in got:
-                size += len(part.offsets)
-                have = building.get((part.topic, part.partition))
-                if have is None:
-                    building[(part.topic, part.partition)] = part
-                else:
-                    have.offsets.extend(part.offsets)
-                    have.values.extend(part.values)
-                    building[(part.topic, part.partition)] = have._replace(highwater=part.highwater)
+            add(got)
             if building and (not got or size >= batch_size):
-                out.send(("batch", [building[k] for k in sorted(building)]))
-                credit, pushed, building, size = credit - 1, pushed + 1, {}, 0
-                wait_ms = PREFETCH_MS
+                push()
             elif not got:
-                wait_ms = min(2 * wait_ms, IDLE_POLL_MS)
+                caught_up = True
             continue
         if not req.poll(FetchProcessConsumer._TICK_S):
             continue
         op, *args = req.recv()
         if op == "more":
             credit += 1
+        elif op == "wait":
+            seq, timeout_ms = args
+            if credit and not building:
+                add(consumer.poll(JOIN_POLL_MS if consumer.joining else timeout_ms, batch_size))
+            if credit and building:
+                push()
+            else:       # nothing came, or a batch is already on its way (no credit)
+                out.send(("empty", seq))
         elif op == "commit":
             try:
                 consumer.commit(args[0])
@@ -368,7 +398,6 @@ def _serve(req, out, consumer: GroupConsumer, connected, batch_size: int) -> Non
             credit = 1
             out.send(("ok", None))
         elif op == "close":
-            log.debug("fetch process closing", extra={"batches": pushed})
             return
         else:
             raise ValueError(f"unknown request {op!r}")

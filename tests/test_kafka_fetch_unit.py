@@ -85,7 +85,7 @@ def part(first: int, n: int, hw: int) -> PartitionBatch:
     return PartitionBatch("t", 0, list(range(first, first + n)), [b"v%d" % i for i in range(first, first + n)], hw)
 
 
-def test_serve_pushes_one_batch_ahead_assembled_from_chunks_and_answers_commits(monkeypatch):
+def test_serve_fetches_one_batch_ahead_in_chunks_then_polls_only_when_asked(monkeypatch):
     monkeypatch.setattr(kafka_fetch, "CHUNK", 2)
     consumer = ScriptedConsumer([[part(0, 2, 9)], [part(2, 1, 9)], [], [part(3, 2, 9)], [part(5, 1, 12)]])
     req_r, req_w = Pipe(duplex=False)
@@ -99,23 +99,32 @@ def test_serve_pushes_one_batch_ahead_assembled_from_chunks_and_answers_commits(
     t.start()
     req_w.send(("subscribe", "t", {("t", 0): 0}))
     assert out_r.recv() == ("ok", None)
-    # first batch: a chunk of 2, then 1 more (the batch size is 3), pushed without being asked
+    # first batch: a chunk of 2, then what is buffered up to the batch size (3), pushed unasked
     assert out_r.recv() == ("batch", [PartitionBatch("t", 0, [0, 1, 2], [b"v0", b"v1", b"v2"], 9)])
-    # no credit: nothing more is fetched until the parent takes the batch
-    assert not out_r.poll(0.3)
-    assert [c[0] for c in consumer.calls] == ["subscribe", "poll", "poll"]
-    assert consumer.calls[2] == ("poll", 0, 1)           # assembling: only what is buffered, the rest of the batch
+    assert consumer.calls[1:] == [("poll", 25, 2), ("poll", 0, 1)]
+    # no credit: nothing more is fetched until the parent takes the batch; commits are answered
+    assert not out_r.poll(0.3) and len(consumer.calls) == 3
     req_w.send(("commit", {("t", 0): 3}))
     assert out_r.recv() == ("ok", None) and consumer.commits == [{("t", 0): 3}]
     req_w.send(("commit", {("t", 0): 13}))
     tag, err = out_r.recv()
     assert tag == "error" and isinstance(err, CommitFailedError)
+    # credit: the fetch ahead finds nothing (caught up), so the child polls only when asked
     req_w.send(("more",))
-    # an empty poll (caught up: the next one waits twice as long), then a chunk of 2 and the 1 left
-    assert out_r.recv() == ("batch", [PartitionBatch("t", 0, [3, 4, 5], [b"v3", b"v4", b"v5"], 12)])
-    assert consumer.calls[-3:] == [("poll", 25, 2), ("poll", 50, 2), ("poll", 0, 1)]
+    assert not out_r.poll(0.3) and consumer.calls[-1] == ("poll", 25, 2) and len(consumer.calls) == 4
+    req_w.send(("wait", 1, 500))
+    assert out_r.recv() == ("batch", [PartitionBatch("t", 0, [3, 4], [b"v3", b"v4"], 9)])
+    assert consumer.calls[-1] == ("poll", 500, 3)
+    req_w.send(("wait", 2, 500))            # the batch is on its way, no credit: answered at once
+    assert out_r.recv() == ("empty", 2) and len(consumer.calls) == 5
+    # the parent took it: fetching ahead again, a chunk and then the (empty) buffer
+    req_w.send(("more",))
+    assert out_r.recv() == ("batch", [PartitionBatch("t", 0, [5], [b"v5"], 12)])
+    assert consumer.calls[-2:] == [("poll", 25, 2), ("poll", 0, 2)]
+    req_w.send(("more",))
+    req_w.send(("wait", 3, 100))
+    assert out_r.recv() == ("empty", 3)      # nothing within the parent's timeout
     assert flag.value is True     # the connected flag the parent reads at scrape time
     req_w.send(("close",))
     t.join(5)
     assert not t.is_alive()
-
