@@ -24,8 +24,12 @@ event-time-shifted copies: 2 = 38,200 events), loaded once into a fresh topic
    commit of the last message; once with the scored topic (the default of
    ``run``), once with ``--scored-topic ''`` and once with the scored topic and
    a commit interval of 0 (flush + commit after every polled batch, the loop
-   before the interval) for an A/B within one process;
-4. **e2e CLI**: ``surgewatch run --exit-when-idle`` as a subprocess; measured
+   before the interval) for an A/B within one process; and once with the
+   scored topic and the fetch process (``fetch_process=True``: a child process
+   owns the consumer and decodes one batch ahead, ``streamer.kafka_fetch``),
+   whose child's CPU per event is read from /proc;
+4. **e2e CLI**: ``surgewatch run --exit-when-idle`` as a subprocess, without
+   and with ``--fetch-process`` (CPU of both processes from /proc); measured
    from outside by polling the group's committed offset every 20 ms: rate =
    (N - first committed offset) / (time of the last commit - time of the first),
    i.e. first commit to last commit -- startup, group join and the idle wait

@@ -34,7 +34,7 @@ consumption pauses meanwhile. A sink that had to drop records
 (details in ``streamer.kafka_sink``).
 
 Fetch process (``fetch_process=True``, ``surgewatch run --fetch-process``):
-kafka-python decodes fetched records in pure Python, ~8-11 us per event of the
+kafka-python decodes fetched records in pure Python, ~7-10 us per event of the
 loop thread's CPU that the GIL keeps from overlapping with detection. With a
 fetch process a child process owns the consumer (group membership, fetch,
 commit) and fetches one batch ahead while this loop runs the pipeline; the

@@ -128,3 +128,17 @@ def test_serve_fetches_one_batch_ahead_in_chunks_then_polls_only_when_asked(monk
     req_w.send(("close",))
     t.join(5)
     assert not t.is_alive()
+
+
+def test_run_flag_defaults_from_the_environment_else_off(monkeypatch):
+    from streamer.cli import _parser
+
+    def parsed(*flags: str) -> bool:
+        return _parser().parse_args(["run", "--bootstrap-servers", "h:1", *flags]).fetch_process
+
+    monkeypatch.delenv("SURGEWATCH_FETCH_PROCESS", raising=False)
+    assert parsed() is False
+    monkeypatch.setenv("SURGEWATCH_FETCH_PROCESS", "0")
+    assert parsed() is False and parsed("--fetch-process") is True
+    monkeypatch.setenv("SURGEWATCH_FETCH_PROCESS", "yes")
+    assert parsed() is True and parsed("--no-fetch-process") is False
