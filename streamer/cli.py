@@ -17,7 +17,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from streamer.checkpoint import CheckpointError
-from streamer.config import KafkaSettings, add_kafka_args, env, env_bool, env_int
+from streamer.config import KafkaSettings, add_kafka_args, env, env_bool, env_int, usable_cpus
 from streamer.episodes import EpisodeManager
 from streamer.metrics import VERSION, PipelineCollector, serve_metrics
 from streamer.pipeline import Pipeline
@@ -326,12 +326,12 @@ def _parser() -> argparse.ArgumentParser:
                         "at most about this much. 0 = after every batch (default 1000) "
                         "[env SURGEWATCH_COMMIT_INTERVAL_MS]")
     p.add_argument("--fetch-process", action=argparse.BooleanOptionalAction,
-                   default=env_bool("SURGEWATCH_FETCH_PROCESS", False),
+                   default=env_bool("SURGEWATCH_FETCH_PROCESS", usable_cpus() >= 2),
                    help="fetch and decode the Kafka records in a child process (one batch ahead) while this one "
                         "runs the detectors: kafka-python decodes records in pure Python, 7-10 us per event that "
                         "a second core takes off the detectors' thread. Offsets are still committed only after the "
-                        "outputs are acknowledged. Pays only with a core to spare (on a saturated CPU it moves "
-                        "work without adding throughput), so off by default [env SURGEWATCH_FETCH_PROCESS=1/0]")
+                        "outputs are acknowledged. Default: on when this process may use 2 or more CPUs; turn it "
+                        "off under a CPU quota of one core [env SURGEWATCH_FETCH_PROCESS=1/0]")
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
                    help="exit cleanly after this long without messages (batch jobs, tests)")
     p.add_argument("--allow-dev-key", action="store_true", help=f"use the development key if {KEY_ENV} is unset (never in production)")

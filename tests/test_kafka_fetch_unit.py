@@ -130,14 +130,15 @@ def test_serve_fetches_one_batch_ahead_in_chunks_then_polls_only_when_asked(monk
     assert not t.is_alive()
 
 
-def test_run_flag_defaults_from_the_environment_else_off(monkeypatch):
+def test_run_flag_defaults_from_the_environment_then_the_cpu_count(monkeypatch):
     from streamer.cli import _parser
+    from streamer.config import usable_cpus
 
     def parsed(*flags: str) -> bool:
         return _parser().parse_args(["run", "--bootstrap-servers", "h:1", *flags]).fetch_process
 
     monkeypatch.delenv("SURGEWATCH_FETCH_PROCESS", raising=False)
-    assert parsed() is False
+    assert parsed() is (usable_cpus() >= 2)
     monkeypatch.setenv("SURGEWATCH_FETCH_PROCESS", "0")
     assert parsed() is False and parsed("--fetch-process") is True
     monkeypatch.setenv("SURGEWATCH_FETCH_PROCESS", "yes")
