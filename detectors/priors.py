@@ -15,7 +15,6 @@ bit), the clock lazily: the work happens when a prior is read.
 from __future__ import annotations
 
 import math
-from math import prod
 from collections.abc import Iterable, Mapping
 
 __all__ = ["PopulationPrior", "expose_all", "ExposureClock"]
@@ -101,21 +100,8 @@ class PopulationPrior:
             return
         hl, bs = self.halflife, self.bucket_seconds
         s_c, s_c2, s_e = self.s_c, self.s_c2, self.s_e
-        if i < end and i and t == times[i - 1]:
-            # the usual case: the prior stands at the step before its first owed one, so
-            # every owed step j moves it from times[j - 1] to times[j] -- the same
-            # dt and decay for every prior of the clock, computed once by the clock
-            dts, decays = clock.steps(hl, i)
-            if decays is not None:
-                # prod multiplies left to right in C doubles: the same roundings as
-                # ``s_c *= decay`` step by step
-                s_c = prod(decays[i:end], start=s_c)
-                s_c2 = prod(decays[i:end], start=s_c2)
-                for decay, dt in zip(decays[i:end], dts[i:end]):
-                    s_e = s_e * decay + n * dt / bs
-                self.s_c, self.s_c2, self.s_e, self.t = s_c, s_c2, s_e, times[end - 1]
-                return
-        # a for loop over a slice (one C copy) rather than indexing
+        # a for loop over a slice (one C copy) rather than indexing: this runs once per
+        # prior per event, and the loop bookkeeping was a third of a step's cost
         for ts in times[i:end]:
             dt = ts - t
             if dt <= 0.0:
@@ -240,54 +226,10 @@ class ExposureClock:
     graph), so a checkpoint keeps what is still owed.
     """
 
-    #: Derived from ``times`` on demand by :meth:`steps` and left out of pickles (class
-    #: defaults, so a clock of an older checkpoint simply derives them again):
-    #: ``_dts[j] = times[j] - times[j - 1]``, per half-life ``_decays[hl][j] = 0.5 ** (_dts[j] / hl)``
-    #: (index 0 is a placeholder), and ``_bad`` the last j whose ``_dts[j]`` is not > 0.
-    _dts: list[float] | None = None
-    _decays: dict[float, list[float]] | None = None
-    _bad: int = 0
-
     def __init__(self, cap: int = 1024) -> None:
         self.cap = cap
         self.times: list[float] = []  # event times owed; times[p.pos - 1] is prior p's own time
         self.priors: list[PopulationPrior] = []
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        for derived in ("_dts", "_decays", "_bad"):
-            state.pop(derived, None)
-        return state
-
-    def steps(self, hl: float, i: int) -> tuple[list[float], list[float] | None]:
-        """``(dts, decays)`` of every logged step for half-life ``hl`` -- ``decays`` None
-        if a step from ``i`` on does not move time forward.
-
-        Why: every prior of the clock replays the same steps, so each step's
-        ``dt`` and ``0.5 ** (dt / hl)`` -- the same floats ``expose`` would compute
-        -- are computed once here rather than once per prior. A step with
-        ``dt <= 0`` (a clock ticked backwards, which callers do not do) leaves a
-        prior's time behind the log; such replays take the step-by-step path.
-        """
-        times, dts = self.times, self._dts
-        if dts is None:  # a new log (or a clock from a pickle)
-            dts = self._dts = [0.0]
-            self._decays, self._bad = {}, 0
-        n = len(times)
-        if len(dts) < n:
-            prev = times[len(dts) - 1]
-            for ts in times[len(dts):]:
-                dt = ts - prev
-                if not dt > 0.0:  # also NaN
-                    self._bad = len(dts)
-                dts.append(dt)
-                prev = ts
-        decays = self._decays.get(hl)
-        if decays is None:
-            decays = self._decays[hl] = [1.0]
-        if len(decays) < n:
-            decays.extend([0.5 ** (dt / hl) for dt in dts[len(decays):]])
-        return dts, (decays if i > self._bad else None)
 
     @classmethod
     def resume(cls, now: float, priors: Iterable[tuple[PopulationPrior, float]]) -> "ExposureClock":
@@ -333,6 +275,5 @@ class ExposureClock:
             p.catch_up()
         if self.times:
             self.times = [self.times[-1]]
-            self._dts = None  # derived again from the new log
             for p in self.priors:
                 p.pos = 1
