@@ -18,6 +18,7 @@ LOG10E = math.log10(math.e)
 MAX_SCORE = 300.0  # -log10 of the smallest p we report (beyond double precision)
 _TAIL_TERMS = 4000
 _TAIL_EPS = 1e-16
+_EXACT_INT = 2**53  # integers below it are exact floats
 
 
 def poisson_logsf(k: float, mu: float) -> float:
@@ -51,6 +52,12 @@ def poisson_logsf(k: float, mu: float) -> float:
     return min(0.0, first + math.log(total))
 
 
+def _nb_logpmf(x: int, r: float, lg_r: float, log_p: float, log_q: float) -> float:
+    """log pmf of the negative binomial at ``x`` (a function of the module, not a closure
+    in ``nbinom_logsf``: a closure would turn the hot loop's ``r`` into a cell variable)."""
+    return math.lgamma(x + r) - lg_r - math.lgamma(x + 1) + r * log_p + x * log_q
+
+
 def nbinom_logsf(k: float, mean: float, var: float) -> float:
     """natural log of P[X >= k] for a negative binomial with this mean and variance.
 
@@ -68,10 +75,6 @@ def nbinom_logsf(k: float, mean: float, var: float) -> float:
     p = r / (r + mean)
     log_p, log_q = math.log(p), math.log1p(-p)
     lg_r = math.lgamma(r)
-
-    def logpmf(x: int) -> float:
-        return math.lgamma(x + r) - lg_r - math.lgamma(x + 1) + r * log_p + x * log_q
-
     q = 1.0 - p
     if k <= mean:  # the bulk: sum the left part by the pmf recurrence
         lp0 = r * log_p
@@ -83,22 +86,26 @@ def nbinom_logsf(k: float, mean: float, var: float) -> float:
         else:
             cdf = 0.0
             for x in range(k):
-                cdf += math.exp(logpmf(x))
+                cdf += math.exp(_nb_logpmf(x, r, lg_r, log_p, log_q))
         return math.log(max(1.0 - cdf, 1e-300))
     total = term = 1.0  # relative to pmf(k)
-    x = k
+    # x as a float (the interpreter's float-only fast path): while x stays below 2**53,
+    # ``x + r`` and ``x + 1.0`` are the very floats the int x gives (ints convert exactly)
+    x, one = (float(k), 1.0) if k < _EXACT_INT - _TAIL_TERMS else (k, 1)
+    eps = _TAIL_EPS
     for _ in range(_TAIL_TERMS):
-        ratio = (x + r) / (x + 1) * q
+        ratio = (x + r) / (x + one) * q
         term *= ratio
         total += term
-        x += 1
-        if term < _TAIL_EPS * total or (ratio < 1.0 and term * ratio / (1.0 - ratio) < _TAIL_EPS * total):
+        x += one
+        lim = eps * total  # the same float the two tests computed separately before
+        if term < lim or (ratio < 1.0 and term * ratio / (1.0 - ratio) < lim):
             break
     else:  # slowly converging: close with a geometric bound
-        ratio = (x + r) / (x + 1) * q
+        ratio = (x + r) / (x + one) * q
         if ratio < 1.0:
             total += term * ratio / (1.0 - ratio)
-    return min(0.0, logpmf(k) + math.log(total))
+    return min(0.0, _nb_logpmf(k, r, lg_r, log_p, log_q) + math.log(total))
 
 
 def poisson_sf(k: float, mu: float) -> float:
