@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from detectors.textmask import _expanding, _keep_table, mask, placeholders, prime, surely_short
+from detectors.textmask import _expanding, _keep_table, collapse_runs, mask, placeholders, prime, surely_short
 
 __all__ = ["mask_many", "surely_short_many"]
 
@@ -64,15 +64,7 @@ def _strip_joined(s: str) -> str:
     if astral.shape[0]:  # outside the table: what ``\w`` says of each (isalnum; never "_")
         keep[astral] = [chr(c).isalnum() for c in cps[astral].tolist()]
     keep[cps == 0] = True
-    c = cps[keep]
-    if c.shape[0] > 1:
-        # a placeholder equal to the one before it is part of a run: drop it (a NUL
-        # between two texts is no placeholder, so runs end with their text)
-        dup = c[1:] == c[:-1]
-        dup &= (c[1:] >> 8) == 0xE0
-        if dup.any():
-            c = c[np.concatenate(([True], ~dup))]
-    return c.tobytes().decode("utf-32-le")
+    return collapse_runs(cps[keep]).tobytes().decode("utf-32-le")
 
 
 def surely_short_many(texts: Sequence[str], min_chars: int) -> list[bool]:

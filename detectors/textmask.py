@@ -176,14 +176,19 @@ def _strip_long(s: str) -> str | None:
     cps = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
     if cps.max() > 0xFFFF:
         return None
-    c = cps[_keep_table()[cps]]
+    return collapse_runs(cps[_keep_table()[cps]]).tobytes().decode("utf-32-le")
+
+
+def collapse_runs(c: np.ndarray) -> np.ndarray:
+    """Code points ``c`` with every placeholder equal to the one before it dropped (a run
+    of one placeholder counts once). Shared with ``maskbatch``, whose NUL separators
+    between texts are no placeholders, so a run there ends with its text."""
     if c.shape[0] > 1:
-        # a placeholder equal to the one before it is part of a run: drop it
         dup = c[1:] == c[:-1]
         dup &= (c[1:] >> 8) == 0xE0
         if dup.any():
             c = c[np.concatenate(([True], ~dup))]
-    return c.tobytes().decode("utf-32-le")
+    return c
 
 
 def effective_length(masked: str, ascii_per_char: int = 3) -> int:
