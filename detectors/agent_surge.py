@@ -274,8 +274,7 @@ class AgentSurge(ReportsSurprises):
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
-        if self._surprises:  # sub-threshold judgements of the last event (see surprises()); rarely any
-            self._clear_surprises()
+        self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
         if ts > self._now:
             self._now = ts
             self._clock.tick(ts)  # population exposure up to now (applied when a prior is read)

@@ -317,8 +317,7 @@ class IssuerSurge(ReportsSurprises):
     # ---------------------------------------------------------------- update
     def update(self, event: Event) -> list[Finding]:
         ts = event.ts
-        if self._surprises:  # sub-threshold judgements of the last event (see surprises()); rarely any
-            self._clear_surprises()
+        self._clear_surprises()  # sub-threshold judgements of this event (see surprises())
         if self._t0 is None:
             self._t0 = ts
         if ts > self._now:
