@@ -24,7 +24,8 @@ Why it looks like this:
   ``endsAt``.
 * Wall-clock time is fine here: this is an edge sink, not detection.
 
-Standard library (urllib, threading) + orjson only.
+This module is the delivery half; ``streamer.am_payload`` builds what each
+alert says. Standard library (urllib, threading) + orjson only.
 """
 from __future__ import annotations
 
@@ -36,101 +37,17 @@ import urllib.error
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+# what an alert says lives in am_payload; alertname_for, to_am_alert and DEFAULT_RUNBOOK are re-exported
+from streamer.am_payload import DEFAULT_RUNBOOK, AlertSpec, alertname_for, build_spec, to_am_alert
+
 __all__ = ["AlertmanagerSink", "AlertmanagerCollector", "alertname_for", "to_am_alert"]
 
 log = logging.getLogger("surgewatch.alertmanager")
-
-SAMPLE_EVENT_IDS = 10
-DEFAULT_RUNBOOK = "https://github.com/surgewatch/surgewatch/blob/main/docs/runbook.md"
-
-
-def alertname_for(detector: str) -> str:
-    """``agent_surge`` -> ``SurgewatchAgentSurge``."""
-    return "Surgewatch" + "".join(p[:1].upper() + p[1:] for p in detector.split("_") if p)
-
-
-def _parse_ts(text: str | None, default: float) -> float:
-    if not text:
-        return default
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return default
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(slots=True)
-class _Spec:
-    """One Alertmanager alert, minus ``endsAt`` (computed at send time)."""
-
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    starts: float              # epoch seconds (event time of the episode start)
-    ends: float | None = None  # None while firing
-
-    @property
-    def ident(self) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted(self.labels.items()))
-
-
-def _build_spec(rec: dict, *, alertname: str | None, runbook_url: str, service: str,
-                extra_labels: dict[str, str]) -> _Spec:
-    det = str(rec.get("detector", "unknown"))
-    labels = dict(extra_labels)
-    labels.update({
-        "alertname": alertname or alertname_for(det),
-        "detector": det,
-        "severity": str(rec.get("severity", "warning")),
-        "key": str(rec.get("key", "")),
-        "service": service,
-    })
-    ids = [str(i) for i in rec.get("event_ids") or ()]
-    # Only numeric evidence goes into the description: detector evidence may
-    # grow free-text fields, and annotations must never carry raw identifiers.
-    figures = ", ".join(f"{k}={v}" for k, v in sorted((rec.get("evidence") or {}).items())
-                        if isinstance(v, (int, float)) and not isinstance(v, bool))
-    desc = (f"Score {rec.get('score')} over {len(ids)} complaints"
-            f" since {rec.get('starts_at', '?')}." + (f" Evidence: {figures}." if figures else ""))
-    annotations = {
-        "summary": str(rec.get("summary", "")) or f"{det} surge on {labels['key']}",
-        "description": desc.strip(),
-        "runbook_url": f"{runbook_url}#{det.replace('_', '-')}" if runbook_url else "",
-        "event_ids": ",".join(ids[:SAMPLE_EVENT_IDS]),
-        "event_count": str(len(ids)),
-        "starts_at": str(rec.get("starts_at", "")),
-        "alert_id": str(rec.get("alert_id", "")),
-        "score": str(rec.get("score", "")),
-    }
-    now = time.time()
-    starts = _parse_ts(rec.get("starts_at"), now)
-    ends = _parse_ts(rec.get("ends_at"), now) if rec.get("status") == "resolved" else None
-    return _Spec(labels, {k: v for k, v in annotations.items() if v}, starts, ends)
-
-
-def to_am_alert(spec: _Spec, now: float, resolve_timeout: float) -> dict:
-    """The JSON object Alertmanager's v2 API takes for one alert."""
-    if spec.ends is None:
-        ends = now + resolve_timeout
-        starts = min(spec.starts, now)
-    else:
-        ends = min(spec.ends, now)  # in the past, or Alertmanager keeps it firing
-        starts = min(spec.starts, ends)
-    return {"labels": spec.labels, "annotations": spec.annotations,
-            "startsAt": _rfc3339(starts), "endsAt": _rfc3339(ends)}
-
 
 class _Permanent(Exception):
     """A 4xx answer: retrying the same payload will not help."""
@@ -188,8 +105,8 @@ class AlertmanagerSink:
         self.clock = clock
 
         self._cond = threading.Condition()
-        self._pending: OrderedDict[tuple, _Spec] = OrderedDict()  # by label set: the Alertmanager identity
-        self._firing: dict[str, _Spec] = {}                         # alert_id -> last firing spec
+        self._pending: OrderedDict[tuple, AlertSpec] = OrderedDict()  # by label set: the Alertmanager identity
+        self._firing: dict[str, AlertSpec] = {}                         # alert_id -> last firing spec
         self._stop = threading.Event()
         self._deadline = float("inf")  # monotonic; set by close()
         self._next_repost = time.monotonic() + repost_interval
@@ -203,18 +120,18 @@ class AlertmanagerSink:
     def write(self, record: dict) -> None:
         if self._closed:
             return
-        spec = _build_spec(record, alertname=self.alertname, runbook_url=self.runbook_url,
+        spec = build_spec(record, alertname=self.alertname, runbook_url=self.runbook_url,
                            service=self.service, extra_labels=self.extra_labels)
         aid = str(record.get("alert_id", ""))
         with self._cond:
             if record.get("status") == "resolved":
                 old = self._firing.pop(aid, None)
                 if old is not None and old.ident != spec.ident:
-                    self._enqueue(_Spec(old.labels, old.annotations, old.starts, spec.ends))
+                    self._enqueue(AlertSpec(old.labels, old.annotations, old.starts, spec.ends))
             else:
                 old = self._firing.get(aid)
                 if old is not None and old.ident != spec.ident:   # severity changed: retire the old label set
-                    self._enqueue(_Spec(old.labels, old.annotations, old.starts, self.clock()))
+                    self._enqueue(AlertSpec(old.labels, old.annotations, old.starts, self.clock()))
                 if old is not None or len(self._firing) < self.max_firing:
                     self._firing[aid] = spec
                 else:
@@ -252,7 +169,7 @@ class AlertmanagerSink:
             return dict(self._counts, queue_length=len(self._pending), firing=len(self._firing))
 
     # -- internals ------------------------------------------------------------
-    def _enqueue(self, spec: _Spec) -> None:
+    def _enqueue(self, spec: AlertSpec) -> None:
         ident = spec.ident
         if ident in self._pending:          # coalesce: only the latest state matters
             self._pending[ident] = spec
@@ -270,7 +187,7 @@ class AlertmanagerSink:
             log.warning("alertmanager notification dropped", extra={
                 "reason": why, "dropped_total": self._counts["dropped"], "queue_length": len(self._pending)})
 
-    def _take_batch(self) -> tuple[list[_Spec], bool]:
+    def _take_batch(self) -> tuple[list[AlertSpec], bool]:
         with self._cond:
             while not self._pending and not self._stop.is_set():
                 wait = self._next_repost - time.monotonic()
@@ -299,7 +216,7 @@ class AlertmanagerSink:
                     self._deliver(rest)
                 return
 
-    def _deliver(self, batch: list[_Spec]) -> None:
+    def _deliver(self, batch: list[AlertSpec]) -> None:
         attempt = 0
         while True:
             remaining = self._deadline - time.monotonic()
