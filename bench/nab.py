@@ -52,6 +52,9 @@ sampled series:
   model found the *window* surprising, so the window is what is ranked;
 * ``shift_scales`` / ``continuous_shift_scales`` (off): windows tested against
   the baseline from before the window (a level-shift test; docs/nab.md, round 4);
+* ``seasonal_scales`` (off): count-series windows tested against a time-of-day
+  baseline learned over past days (``detectors.seasonal``; docs/nab.md, round 5);
+  the rows' timestamps place each sample in the day;
 * **squashing**: ``anomaly_score = x / (x + squash)``, a fixed monotone map
   into [0, 1) -- NAB's scorer picks the threshold per profile itself.
 
@@ -110,6 +113,7 @@ class Params:
     seasonal_alpha_disp: float = 0.005  # ... of its window residuals' spread (per sample) ...
     seasonal_alpha_level: float = 0.0  # ... and of its level factor (per sample; 0: off)
     seasonal_weight: float = 1.0  # multiplies the seasonal windows' surprise
+    seasonal_hot: bool = True  # a seasonal-only anomaly is kept out of the fast baseline too
 
 
 PARAMS = Params()
@@ -270,7 +274,7 @@ def score_series(values, params: Params = PARAMS, timestamps=None) -> list[float
                         shift_scales=p.shift_scales,
                         continuous_shift_scales=p.continuous_shift_scales,
                         seasonal_scales=p.seasonal_scales, seasonal=seasonal,
-                        seasonal_weight=p.seasonal_weight)
+                        seasonal_weight=p.seasonal_weight, seasonal_hot=p.seasonal_hot)
     layer = AlarmLayer(p)
     out = []
     for i, v in enumerate(values):

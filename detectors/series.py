@@ -178,6 +178,9 @@ class SeriesModel:
     seasonal: keyword arguments for :class:`detectors.seasonal.SeasonalBaseline`.
     seasonal_weight: multiplies the seasonal windows' surprise (as ``down_weight`` does
         for drops).
+    seasonal_hot: whether a sample found anomalous only by a seasonal window is also kept
+        out of the rate model's fast baseline (``hot``); False keeps the plain windows'
+        scores as they are without the seasonal tests (up to the Bonferroni count).
     """
 
     def __init__(
@@ -201,6 +204,7 @@ class SeriesModel:
         seasonal: dict | None = None,
         seasonal_step: float = 300.0,
         seasonal_weight: float = 1.0,
+        seasonal_hot: bool = True,
     ) -> None:
         self.scales = tuple(int(s) for s in scales)
         self.continuous_scales = tuple(int(s) for s in continuous_scales)
@@ -247,6 +251,7 @@ class SeriesModel:
         self.seasonal = SeasonalBaseline(tuple(seasonal_scales), **(seasonal or {})) if seasonal_scales else None
         self.seasonal_step = float(seasonal_step)
         self.seasonal_weight = float(seasonal_weight)
+        self.seasonal_hot = bool(seasonal_hot)
         self.n_bonf = len(self._tests) * sides  # tests of a count series (Bonferroni), before seasonal ones
 
     def update(self, value: float, ts: float | None = None) -> SeriesScore:
@@ -322,6 +327,7 @@ class SeriesModel:
                 per_scale[j] = -s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
+        best_plain = best
         if season_tests:
             for k, obs, mu, s in season_tests:
                 s *= self.seasonal_weight
@@ -333,7 +339,8 @@ class SeriesModel:
             self.seasonal.learn(sc >= self.hot_level)
         if self.alpha_long > 0.0:
             self._learn_long()
-        if sc >= self.hot_level and self.hot_run < self.hot_max:
+        sc_hot = sc if self.seasonal_hot else max(0.0, best_plain - bonf)
+        if sc_hot >= self.hot_level and self.hot_run < self.hot_max:
             rm.hot = True
             self.hot_run += 1
         else:

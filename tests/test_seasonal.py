@@ -157,3 +157,22 @@ def test_timestamps_fall_back_to_the_sample_index_and_are_parsed_as_utc():
     ts, values = _series(5, seed=9)
     p = nab.with_overrides(nab.PARAMS, ["seasonal_scales=(24,)"])
     assert nab.score_series(values, p) == nab.score_series(values, p, ts)  # ts = 300 * i
+
+
+def test_seasonal_hot_false_leaves_the_fast_baselines_hot_decisions_to_the_plain_windows():
+    rng = random.Random(11)
+    ts, values = _series(8, seed=6)
+    start = 7 * 288 + 24
+    values = values[:start] + [float(_poisson(10.0, rng)) for _ in range(36)] + values[start + 36:]
+
+    def hot_flags(**kw):
+        m = SeriesModel((1, 6, 24), 0.2, alpha_long=0.005, **kw)
+        flags = []
+        for t, v in zip(ts, values):
+            m.update(v, t)
+            flags.append(m.rm.hot)
+        return flags
+
+    plain = hot_flags()
+    assert hot_flags(seasonal_scales=(24,), seasonal_hot=False) == plain
+    assert hot_flags(seasonal_scales=(24,)) != plain  # the seasonal window marks the rise hot
