@@ -31,6 +31,8 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    weighted by ``down_weight``; continuous metrics also test ``continuous_scales``.
    Optional level-shift windows (``shift_scales``, ``continuous_shift_scales``) are
    tested against the baseline as it was before the window began.
+   Optional seasonal windows (``seasonal_scales``, count series only) are tested
+   against a time-of-day baseline learned over past days (``detectors.seasonal``).
    With ``alpha_long`` the dispersion is at
    least the series' long-run burstiness (see the class docstring). The best
    ``-log10 p`` over windows and sides is Bonferroni-corrected by
