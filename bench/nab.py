@@ -52,6 +52,9 @@ sampled series:
   model found the *window* surprising, so the window is what is ranked;
 * ``shift_scales`` / ``continuous_shift_scales`` (off): windows tested against
   the baseline from before the window (a level-shift test; docs/nab.md, round 4);
+* ``seasonal_scales`` (off): count-series windows tested against a time-of-day
+  baseline learned over past days (``detectors.seasonal``; docs/nab.md, round 5);
+  the rows' timestamps place each sample in the day;
 * **squashing**: ``anomaly_score = x / (x + squash)``, a fixed monotone map
   into [0, 1) -- NAB's scorer picks the threshold per profile itself.
 
@@ -64,6 +67,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import datetime
 import math
 import os
 import sys
@@ -103,6 +107,13 @@ class Params:
     season_days: int = 14  # ... past days at the same time of day that are checked ...
     season_slack: int = 3  # ... each within +- this many samples
     rank_window: bool = True  # novelty: an alarm from a window > confirm + 1 samples ranks that window's sum
+    seasonal_scales: tuple[int, ...] = ()  # count series: windows tested against the time-of-day baseline
+    seasonal_slot: int = 3600  # seconds per time-of-day slot of that baseline ...
+    seasonal_alpha_day: float = 0.2  # ... its fading factor per day ...
+    seasonal_alpha_disp: float = 0.005  # ... of its window residuals' spread (per sample) ...
+    seasonal_alpha_level: float = 0.0  # ... and of its level factor (per sample; 0: off)
+    seasonal_weight: float = 1.0  # multiplies the seasonal windows' surprise
+    seasonal_hot: bool = True  # a seasonal-only anomaly is kept out of the fast baseline too
 
 
 PARAMS = Params()
@@ -159,7 +170,8 @@ class AlarmLayer:
         # window length -> novelty of its sums, for alarms raised by long windows (rank_window)
         self.windows: dict[int, LevelNovelty] = {}
         if novelty and p.rank_window:
-            lengths = p.scales + p.continuous_scales + p.shift_scales + p.continuous_shift_scales
+            lengths = (p.scales + p.continuous_scales + p.shift_scales + p.continuous_shift_scales
+                       + p.seasonal_scales)
             self.windows = {k: LevelNovelty(p.novelty_window) for k in sorted(set(lengths)) if k > p.confirm + 1}
         self.tail: deque[float] = deque(maxlen=max(self.windows, default=1))  # the last values
         self.i = 0
@@ -249,19 +261,25 @@ class AlarmLayer:
         return math.log10(1 + days)
 
 
-def score_series(values, params: Params = PARAMS) -> list[float]:
-    """Anomaly scores in [0, 1] for a list of values (one per sample, in order)."""
+def score_series(values, params: Params = PARAMS, timestamps=None) -> list[float]:
+    """Anomaly scores in [0, 1] for a list of values (one per sample, in order).
+    ``timestamps`` (seconds, one per value) place samples in the day for the seasonal
+    windows; without them sample i is at ``300 * i`` s (NAB's 5-min sampling)."""
     p = params
+    seasonal = {"slot": p.seasonal_slot, "alpha_day": p.seasonal_alpha_day, "alpha_disp": p.seasonal_alpha_disp,
+                "alpha_level": p.seasonal_alpha_level}
     model = SeriesModel(p.scales, p.alpha, two_sided=p.two_sided, down_weight=p.down_weight,
                         min_cv=p.min_cv, warmup=p.warmup, hot_level=p.hot_level, hot_max=p.hot_max,
                         alpha_long=p.alpha_long, continuous_scales=p.continuous_scales,
                         shift_scales=p.shift_scales,
-                        continuous_shift_scales=p.continuous_shift_scales)
+                        continuous_shift_scales=p.continuous_shift_scales,
+                        seasonal_scales=p.seasonal_scales, seasonal=seasonal,
+                        seasonal_weight=p.seasonal_weight, seasonal_hot=p.seasonal_hot)
     layer = AlarmLayer(p)
     out = []
-    for v in values:
+    for i, v in enumerate(values):
         v = float(v)
-        r = model.update(v)
+        r = model.update(v, None if timestamps is None else timestamps[i])
         x = layer.step(v, r.score, r.direction, r.window)
         out.append(x / (x + p.squash))
     return out
@@ -275,6 +293,14 @@ def read_series(path):
             raise ValueError(f"{path}: expected header timestamp,value, got {header}")
         rows = [(r[0], r[1]) for r in reader if r]
     return rows
+
+
+def parse_ts(text: str) -> float:
+    """Seconds since the epoch of a NAB timestamp (``YYYY-MM-DD HH:MM:SS``, UTC)."""
+    t = datetime.datetime.fromisoformat(text.strip())
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
 
 
 def write_scores(path, rows, scores):
@@ -307,7 +333,7 @@ def run(data_dir, out_dir, categories=None, params: Params = PARAMS, quiet=False
     for n, (cat, name, path) in enumerate(files, 1):
         t1 = time.perf_counter()
         rows = read_series(path)
-        scores = score_series([float(v) for _, v in rows], params)
+        scores = score_series([float(v) for _, v in rows], params, [parse_ts(ts) for ts, _ in rows])
         write_scores(os.path.join(out_dir, cat, name), rows, scores)
         if not quiet:
             print(f"[{n:2d}/{len(files)}] {cat}/{name}: {len(rows)} rows, max score "

@@ -31,6 +31,8 @@ Per sample ``update(value)`` does, in this order (causal: the score of sample
    weighted by ``down_weight``; continuous metrics also test ``continuous_scales``.
    Optional level-shift windows (``shift_scales``, ``continuous_shift_scales``) are
    tested against the baseline as it was before the window began.
+   Optional seasonal windows (``seasonal_scales``, count series only) are tested
+   against a time-of-day baseline learned over past days (``detectors.seasonal``).
    With ``alpha_long`` the dispersion is at
    least the series' long-run burstiness (see the class docstring). The best
    ``-log10 p`` over windows and sides is Bonferroni-corrected by
@@ -51,6 +53,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from detectors.rates import LOG10E, MAX_SCORE, RateModel, surprise
+from detectors.seasonal import SeasonalBaseline
 
 __all__ = ["poisson_logcdf", "nbinom_logcdf", "lower_surprise", "SeriesScore", "SeriesModel", "LevelNovelty"]
 
@@ -167,6 +170,19 @@ class SeriesModel:
         from that time. Empty (the default) leaves the model unchanged.
     continuous_shift_scales: level-shift windows tested only while the series is not
         a count series (as ``continuous_scales`` are).
+    seasonal_scales: window lengths whose sums are also tested (upper tail) against a
+        time-of-day baseline learned over past days (``detectors.seasonal``), for count
+        series only. Why: the fast EW baseline absorbs a rise that lasts longer than a
+        few samples; the same hour's usual level does not move with the rise. The day
+        and slot come from ``update``'s ``ts`` (seconds), or from the sample index times
+        ``seasonal_step`` when no ``ts`` is given. Empty (the default) leaves the model
+        unchanged.
+    seasonal: keyword arguments for :class:`detectors.seasonal.SeasonalBaseline`.
+    seasonal_weight: multiplies the seasonal windows' surprise (as ``down_weight`` does
+        for drops).
+    seasonal_hot: whether a sample found anomalous only by a seasonal window is also kept
+        out of the rate model's fast baseline (``hot``); False keeps the plain windows'
+        scores as they are without the seasonal tests (up to the Bonferroni count).
     """
 
     def __init__(
@@ -186,6 +202,11 @@ class SeriesModel:
         continuous_scales: tuple[int, ...] = (),
         shift_scales: tuple[int, ...] = (),
         continuous_shift_scales: tuple[int, ...] = (),
+        seasonal_scales: tuple[int, ...] = (),
+        seasonal: dict | None = None,
+        seasonal_step: float = 300.0,
+        seasonal_weight: float = 1.0,
+        seasonal_hot: bool = True,
     ) -> None:
         self.scales = tuple(int(s) for s in scales)
         self.continuous_scales = tuple(int(s) for s in continuous_scales)
@@ -229,10 +250,16 @@ class SeriesModel:
         self._prev_m = None  # baseline mean before the current sample
         # signed surprise of each window length at the last sample (+ surge, - drop; uncorrected)
         self.per_scale = [0.0] * len(all_scales)
+        self.seasonal = SeasonalBaseline(tuple(seasonal_scales), **(seasonal or {})) if seasonal_scales else None
+        self.seasonal_step = float(seasonal_step)
+        self.seasonal_weight = float(seasonal_weight)
+        self.seasonal_hot = bool(seasonal_hot)
+        self.n_bonf = len(self._tests) * sides  # tests of a count series (Bonferroni), before seasonal ones
 
     def update(self, value: float, ts: float | None = None) -> SeriesScore:
-        """Add the next sample and return its surprise. ``ts`` is accepted for
-        symmetry and ignored: the clock is the sample index."""
+        """Add the next sample and return its surprise. The rate model's clock is the
+        sample index; ``ts`` (seconds) only places the sample in the day for the
+        seasonal windows."""
         value = float(value)
         if value != value:  # NaN: treat as the last baseline mean (no evidence)
             value = max(self.rm.mean.get(), 0.0) + self.vmin
@@ -241,10 +268,17 @@ class SeriesModel:
         if self.counts and not (value >= 0.0 and value.is_integer()):
             self.counts = False
         t = self.i * self.step
+        seasonal_on = self.seasonal is not None and self.counts
+        if seasonal_on:
+            season_tests = self.seasonal.update(value, self.i * self.seasonal_step if ts is None else ts)
+        else:
+            season_tests = []
         self.i += 1
         rm = self.rm
         rm.add(t, value - self.vmin if self.vmin < 0.0 else value)
         if rm.n < self.warmup:
+            if seasonal_on:
+                self.seasonal.learn(False)
             return _NOTHING
         m = rm.mean.get()
         v = rm.var.get()
@@ -295,10 +329,20 @@ class SeriesModel:
                 per_scale[j] = -s
                 if s > best:
                     best, best_k, best_dir, best_obs, best_mu = s, k, -1, obs, mu
+        best_plain = best
+        if season_tests:
+            for k, obs, mu, s in season_tests:
+                s *= self.seasonal_weight
+                if s > best:
+                    best, best_k, best_dir, best_obs, best_mu = s, k, 1, obs, mu
+            bonf = _bonferroni(self.n_bonf + len(season_tests))
         sc = max(0.0, best - bonf)
+        if seasonal_on:
+            self.seasonal.learn(sc >= self.hot_level)
         if self.alpha_long > 0.0:
             self._learn_long()
-        if sc >= self.hot_level and self.hot_run < self.hot_max:
+        sc_hot = sc if self.seasonal_hot else max(0.0, best_plain - bonf)
+        if sc_hot >= self.hot_level and self.hot_run < self.hot_max:
             rm.hot = True
             self.hot_run += 1
         else:
