@@ -40,10 +40,9 @@ window) is kept out of its baseline, so a campaign does not become its own
 normal while a steady public template, each of whose days is unremarkable,
 learns its rate and stays silent. Findings are emitted at each new
 complainant while ``-log10 p >= threshold`` over 1/7/30-day windows (clipped
-to the cluster's age; a paraphrase family is charged only for the windows
-that differ at its age, a near-duplicate cluster for all three: see
-``_judge``). During the first ``warmup`` of event time (1 day) the detector
-only learns.
+to the cluster's age; charged only for the windows that differ at that age,
+except in the short class, which is charged for all three: see ``_judge``).
+During the first ``warmup`` of event time (1 day) the detector only learns.
 
 The finding key is ``template:<hex>``, a hash of the representative's
 signature: stable across restarts and processes.
@@ -89,6 +88,10 @@ from detectors.windows import one_test_per_window
 from streamer.events import Event
 
 __all__ = ["TemplateSurge"]
+
+#: The short length class (masked length below the first ``length_classes`` bound):
+#: shared short phrasing makes most of the detector's judgements (see ``_judge``).
+SHORT = 0
 
 
 
@@ -400,20 +403,21 @@ class TemplateSurge(ReportsSurprises):
     def _judge(self, c: _Cluster, event: Event) -> tuple[Finding | None, float, float]:
         """(finding or None, score that decides learning, uncorrected score of the one-bucket window).
 
-        A paraphrase family is judged with Bonferroni over the windows that *differ*
-        (``windows.one_test_per_window``: clipped to a young family's age the 1/7/30-day
-        windows are one test, not three). Near-duplicate clusters keep the charge for
-        three windows: their tier makes ~20 times the judgements (on a `hard` or
-        `holdout` run ~400-650 at 3+ complainants against ~25-35 for families), so
-        at one per-judgement p it would raise ~20 times the false alerts; the charge
-        is their (small) share of that look-elsewhere margin. Measured without it,
-        a short organic complaint phrased alike by 7 people in 21 h alerted (holdout
-        seed 5), under a short-class prior whose tail matches the organic one.
-        The learning cut (``learn_below``) reads the score with all windows charged
-        in both tiers: the correction is about how many alerts a judgement may
-        raise, not about which arrivals are ordinary enough to teach the prior
-        (charging less there kept a young organic family's arrivals out of the
-        family prior, which then alerted on it later: holdout seed 7).
+        A cluster is judged with Bonferroni over the windows that *differ*
+        (``windows.one_test_per_window``: clipped to a young cluster's age the 1/7/30-day
+        windows are one test, not three) -- except in the short class (``SHORT``), which
+        keeps the charge for three windows. That class makes ~10-20 times the judgements
+        of any other (on a `hard` or `holdout` run ~400-650 at 3+ complainants, against
+        4-75 for each longer class and 25-35 for paraphrase families): at one
+        per-judgement p it would raise that many times the false alerts, and the charge
+        is its share of that look-elsewhere margin. Measured without it, a short organic
+        complaint phrased alike by 7 people in 21 h alerted (holdout seed 5), under a
+        short-class prior whose tail matches the organic one (docs/holdout.md).
+        The learning cut (``learn_below``) reads the score with all windows charged in
+        every class: the correction is about how many alerts a judgement may raise, not
+        about which arrivals are ordinary enough to teach the prior (charging less there
+        kept a young organic family's arrivals out of the family prior, which then
+        alerted on it later: holdout seed 7).
         """
         n = len(c.members)
         if n < 2 or c.rate is None:
@@ -423,9 +427,9 @@ class TemplateSurge(ReportsSurprises):
         s = c.rate.score(ts, self.scales, prior, given=0.0 if c.family else 1.0, r_min=prior.r_min,
                          since=c.first_ts)
         # what decides whether this arrival teaches the prior (see _use): the score with all
-        # three windows charged, whichever tier, so which arrivals are learned does not move
+        # three windows charged, whichever class, so which arrivals are learned does not move
         learn = s.score
-        if c.family:
+        if c.cls != SHORT:
             s = one_test_per_window(s, self.scales, ts - c.first_ts, self.bucket)
         burst = s.per_scale[self._bucket_scale] if self._bucket_scale is not None else 0.0
         if s.score < self.threshold or n < 3:

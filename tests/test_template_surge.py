@@ -465,18 +465,20 @@ def _young_cluster(det, cls: int, t0: float, hours: tuple[float, ...]):
     return c
 
 
-def test_a_young_family_is_charged_for_the_windows_that_differ_a_near_duplicate_for_three():
-    # Within a day of its founding a family's 1/7/30-day windows (clipped to its age) are
-    # one test: it is judged on that test alone. A near-duplicate cluster keeps the charge
-    # for three windows (its tier makes ~20x the judgements), and in both tiers the score
-    # that decides learning is the one with three windows charged.
+def test_a_young_cluster_is_charged_for_the_windows_that_differ_except_in_the_short_class():
+    # Within a day of its founding a cluster's 1/7/30-day windows (clipped to its age) are
+    # one test: a paraphrase family or a long near-duplicate cluster is judged on that test
+    # alone. The short class keeps the charge for three windows (it makes ~10-20x the
+    # judgements), and in every class the score that decides learning is the one with
+    # three windows charged.
     import math
 
     from detectors.template_state import FAMILY
+    from detectors.template_surge import SHORT
 
     det = TemplateSurge(warmup=0.0, threshold=99.0)  # every judgement is a reported surprise
     t0 = ev("f", 240.0, "F", text="x").ts  # (ev takes hours from a fixed epoch)
-    for cls, given in ((FAMILY, 0.0), (1, 1.0)):
+    for cls, given in ((FAMILY, 0.0), (1, 1.0), (2, 1.0), (SHORT, 1.0)):
         c = _young_cluster(det, cls, t0, (2.0, 5.0, 9.0))
         event = ev("now", 240.0 + 9.0, "M2", text="x")
         prior = det.priors[c.cls]
@@ -486,7 +488,7 @@ def test_a_young_family_is_charged_for_the_windows_that_differ_a_near_duplicate_
         f, learn, _ = det._judge(c, event)
         assert f is None and learn == raw.score
         (s,) = det.surprises()
-        want = max(raw.per_scale) if c.family else raw.score
+        want = raw.score if cls == SHORT else max(raw.per_scale)
         assert s.score == round(want, 3)
     # three days on, a family's 1-day window differs from its 7- and 30-day ones: two tests
     c = _young_cluster(det, FAMILY, t0, (2.0, 40.0, 70.0))
