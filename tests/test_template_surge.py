@@ -440,3 +440,61 @@ def test_a_copy_the_lsh_index_misses_joins_its_letters_cluster_through_the_rare_
     c = det._clusters[home]
     assert len(c.members) == 2 and c.events == ["cp0", "cp1"]
     assert 0.0 < c.sim_sum - 1.0 < 1.0  # it joined at its own (whole-text) similarity, not the rare one
+
+
+def _young_cluster(det, cls: int, t0: float, hours: tuple[float, ...]):
+    """A cluster of class ``cls`` founded at ``t0`` (seconds) with one new complainant at
+    each of ``hours`` after it, as ``touch`` would have built it."""
+    from detectors.rates import RateModel
+    from detectors.template_state import _Cluster
+    from detectors.textsig import pack_sig
+
+    c = _Cluster(pack_sig(minhash(mask("本人因疫情收入中断导致信用卡逾期，恳请贵行撤销征信上的逾期记录并减免罚息。"))), t0, 100)
+    c.cls = cls
+    c.rate = RateModel(bucket_seconds=det.bucket)
+    if c.family:
+        c.rate.advance(t0)  # a family's founder is not an arrival
+    else:
+        c.rate.add(t0, 1.0)  # a near-duplicate cluster conditions on it
+    c.members, c.insts, c.events = {"F": t0}, {"bank-a": t0}, ["f"]
+    for i, h in enumerate(hours):
+        c.rate.add(t0 + h * 3600.0, 1.0)
+        c.members[f"M{i}"] = t0 + h * 3600.0
+        c.events.append(f"m{i}")
+    c.last_ts = t0 + hours[-1] * 3600.0
+    return c
+
+
+def test_a_young_cluster_is_charged_for_the_windows_that_differ_except_in_the_short_class():
+    # Within a day of its founding a cluster's 1/7/30-day windows (clipped to its age) are
+    # one test: a paraphrase family or a long near-duplicate cluster is judged on that test
+    # alone. The short class keeps the charge for three windows (it makes ~10-20x the
+    # judgements), and in every class the score that decides learning is the one with
+    # three windows charged.
+    import math
+
+    from detectors.template_state import FAMILY
+    from detectors.template_surge import SHORT
+
+    det = TemplateSurge(warmup=0.0, threshold=99.0)  # every judgement is a reported surprise
+    t0 = ev("f", 240.0, "F", text="x").ts  # (ev takes hours from a fixed epoch)
+    for cls, given in ((FAMILY, 0.0), (1, 1.0), (2, 1.0), (SHORT, 1.0)):
+        c = _young_cluster(det, cls, t0, (2.0, 5.0, 9.0))
+        event = ev("now", 240.0 + 9.0, "M2", text="x")
+        prior = det.priors[c.cls]
+        raw = c.rate.score(event.ts, det.scales, prior, given=given, r_min=prior.r_min, since=t0)
+        assert len(set(raw.per_scale)) == 1 and raw.score == max(raw.per_scale) - math.log10(3)
+        det._clear_surprises()
+        f, learn, _ = det._judge(c, event)
+        assert f is None and learn == raw.score
+        (s,) = det.surprises()
+        want = raw.score if cls == SHORT else max(raw.per_scale)
+        assert s.score == round(want, 3)
+    # three days on, a family's 1-day window differs from its 7- and 30-day ones: two tests
+    c = _young_cluster(det, FAMILY, t0, (2.0, 40.0, 70.0))
+    event = ev("later", 240.0 + 70.0, "M2", text="x")
+    raw = c.rate.score(event.ts, det.scales, det.priors[FAMILY], r_min=det.priors[FAMILY].r_min, since=t0)
+    det._clear_surprises()
+    det._judge(c, event)
+    (s,) = det.surprises()
+    assert s.score == round(max(raw.per_scale) - math.log10(2), 3)
