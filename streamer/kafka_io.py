@@ -57,7 +57,8 @@ from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from streamer import checkpoint
 from streamer.config import KafkaSettings
 from streamer.gcpause import gc_paused  # re-exported: it lived here first
-from streamer.kafka_fetch import FetchProcessConsumer, FetchProcessError, GroupConsumer, PartitionBatch
+from streamer.kafka_consumer import GroupConsumer, PartitionBatch
+from streamer.kafka_fetch import FetchProcessConsumer, FetchProcessError
 from streamer.kafka_sink import KafkaLinesSink, KafkaSink, SinkFlushError, SinkOverflowError, make_producer
 from streamer.pipeline import Pipeline
 
