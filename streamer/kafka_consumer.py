@@ -9,6 +9,7 @@ child and sends these batches up a pipe: they pickle cheaply, ConsumerRecords do
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -16,6 +17,8 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 __all__ = ["GroupConsumer", "Offsets", "PartitionBatch", "pack"]
+
+log = logging.getLogger("surgewatch.kafka")
 
 Offsets = Mapping[tuple[str, int], int]   # (topic, partition) -> next offset to read
 
@@ -45,13 +48,14 @@ class GroupConsumer:
     def subscribe(self, topic: str, resume: Offsets) -> None:
         """Join the group on ``topic``; start each partition assigned at ``resume`` if it is there."""
         self.resume = dict(resume)
-        # kafka-python 3.0.12 can lose its first group join when it subscribes before it knows the
-        # topic's partitions and a short poll expires mid-join (then it polls nothing forever);
-        # fetching the topic metadata first avoids that race.
+        # kafka-python 3.0.12: a JoinGroup sent before the topic's partitions are known assigns
+        # nothing; loading the topic metadata first makes the first join carry them. (A leader
+        # still rejoins once the metadata listener catches up: _finish_stranded_join.)
         self.consumer.partitions_for_topic(topic)
         self.consumer.subscribe([topic], listener=_SeekOnAssign(self))
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> list[PartitionBatch]:
+        self._finish_stranded_join()
         return pack(self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records), self.consumer.highwater)
 
     def commit(self, offsets: Offsets) -> None:
@@ -71,6 +75,39 @@ class GroupConsumer:
             return bool(self.consumer._coordinator.need_rejoin())
         except AttributeError:
             return not self.consumer.assignment()
+
+    def _finish_stranded_join(self) -> None:
+        """Work around a kafka-python 3.0.12 stall: make a group join that no poll will finish
+        get finished by the next one.
+
+        A leader rejoins when the topic metadata it last assigned from changes (right after every
+        start: its first assignment is made from the metadata snapshot taken at ``subscribe``,
+        ``{}``, and the topic's metadata arrives ~0.1 s later). The rejoin revokes every partition
+        (``_on_join_prepare``: they stay assigned but marked pending revocation, so nothing is
+        fetched), and runs JoinGroup -> SyncGroup as a background task that only a poll's
+        ``join_group_async`` completes (re-assign, clear the marks, re-enable heartbeats) -- and
+        only while ``need_rejoin()`` is true. For this rejoin ``need_rejoin()`` is true only
+        while the snapshots differ, and the background task's own assignment makes them equal:
+        if the poll that started it timed out first (a 0 or 25 ms poll, a loaded machine), no
+        later poll completes it. The consumer then fetches nothing forever, and the broker
+        expires the silent member (bench/fetch_stall.py reproduces it: 15 stalls in 128 starts
+        under load with the fetch process's poll pattern). Called before every poll: a stranded
+        join gets ``request_rejoin()``, which keeps ``need_rejoin()`` true until a join is
+        completed, so this poll completes it (``joining`` is then true: the fetch process gives
+        it time). Checking only after an empty poll would be too late: a poll in the stranded
+        state returns empty only at its timeout.
+
+        ``need_rejoin()`` is read before ``rejoining``: a completing join clears ``rejoining``
+        before ``rejoin_needed``, so a join being completed right now is never mistaken for a
+        stranded one. Private API: without it this does nothing."""
+        try:
+            coordinator = self.consumer._coordinator
+            stranded = not coordinator.need_rejoin() and coordinator.rejoining
+            if stranded:
+                log.info("kafka-python left a group join unfinished; rejoining")
+                coordinator.request_rejoin()
+        except AttributeError:
+            pass
 
     @property
     def connected(self) -> bool:

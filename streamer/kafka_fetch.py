@@ -218,9 +218,11 @@ def _widen(conn, size: int = 1 << 20) -> None:
 # finding none means the consumer has caught up. A batch is assembled from polls of at most CHUNK
 # records (decoding 250 takes ~3 ms), between which requests are served: a commit does not wait
 # for a whole batch to be decoded.
-# While the group (re)joins, polls wait JOIN_POLL_MS: kafka-python 3.0.12 can drop a join result
-# when a short poll expires while its SyncGroup is in flight, and then polls nothing forever (see
-# tests/kafka_broker.py); the loop's own 500 ms polls made that rare, 25 ms ones would not.
+# While the group (re)joins, polls wait JOIN_POLL_MS, so that one poll usually completes the join:
+# kafka-python 3.0.12 leaves a join that a short poll started and timed out on unfinished in one
+# case (a leader's rejoin after a metadata change, which follows every start), and then fetches
+# nothing; GroupConsumer._finish_stranded_join repairs that before the next poll, and the 0 and
+# 25 ms polls below made it common (bench/fetch_stall.py: 15 stalls in 128 starts under load).
 PREFETCH_MS, CHUNK, JOIN_POLL_MS, CHILD_NICE = 25, 250, 3000, 5
 
 
