@@ -196,11 +196,20 @@ def run_process(bootstrap: str, topic: str, n: int, stall_s: float, us_per_event
                 while time.thread_time() < end:      # the pipeline's CPU
                     pass
             elif time.monotonic() - last > stall_s:
-                report = f"STALL at {got}/{n} (process mode; child pid {fc.pid})"
+                report = f"STALL at {got}/{n} (process mode; child pid {fc.pid}): " + _recovery(fc)
                 break
     finally:
         fc.close()
     return got, report
+
+
+def _recovery(consumer) -> str:
+    """Whether a stalled consumer gets records again within 15 s: a slow start, or a real stall."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15:
+        if consumer.poll(500):
+            return f"recovered after {time.monotonic() - t0:.1f} s more"
+    return "no recovery in 15 s"
 
 
 def main() -> None:
