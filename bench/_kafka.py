@@ -102,3 +102,20 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int = 1):
 
     total.close = c.close  # type: ignore[attr-defined]
     return total
+
+
+def proc_cpu(pid: int | None, children: bool = False) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far, from /proc (0.0 if unreadable);
+    ``children``: plus its live child processes' (``surgewatch run --fetch-process``'s fetch process)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
+        if children:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                total += sum(proc_cpu(int(c)) for c in f.read().split())
+        return total
+    except (OSError, ValueError, IndexError):
+        return 0.0

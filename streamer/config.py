@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["env", "env_int", "KafkaSettings", "KAFKA_SECURITY_ENV"]
+__all__ = ["env", "env_bool", "env_int", "usable_cpus", "KafkaSettings", "KAFKA_SECURITY_ENV"]
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -25,6 +25,30 @@ def env_int(name: str, default: int) -> int:
         return int(v)
     except ValueError:
         raise SystemExit(f"surgewatch: environment variable {name}={v!r} is not an integer") from None
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """1/true/yes/on or 0/false/no/off (any case); unset or empty: ``default``."""
+    v = env(name)
+    if v is None:
+        return default
+    if v.lower() in _TRUE:
+        return True
+    if v.lower() in _FALSE:
+        return False
+    raise SystemExit(f"surgewatch: environment variable {name}={v!r} is not a boolean (1/0, true/false, yes/no, on/off)")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: a container's cpuset, ``taskset``);
+    a CPU quota (cgroup cpu.max) is not seen here."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):   # not on Linux
+        return os.cpu_count() or 1
 
 
 # flag dest -> (environment variable, kafka-python keyword)

@@ -32,6 +32,18 @@ by the stop event) and flushes again, which re-sends the kept records;
 consumption pauses meanwhile. A sink that had to drop records
 (``SinkOverflowError``) ends the loop without committing or checkpointing
 (details in ``streamer.kafka_sink``).
+
+Fetch process (``fetch_process=True``, ``surgewatch run --fetch-process``):
+kafka-python decodes fetched records in pure Python, ~7-10 us per event of the
+loop thread's CPU that the GIL keeps from overlapping with detection. With a
+fetch process a child process owns the consumer (group membership, fetch,
+commit) and fetches one batch ahead while this loop runs the pipeline; the
+loop is the same, only its consumer is ``FetchProcessConsumer`` instead of
+``GroupConsumer`` (``streamer.kafka_fetch``). Commits are still the loop's
+decision, sent to the child and answered with success or the KafkaError. A
+batch fetched ahead for a partition revoked meanwhile is processed anyway:
+a re-delivery at-least-once allows and the event-id memory absorbs. A child
+that dies raises ``FetchProcessError`` out of ``run`` (nothing further is committed).
 """
 from __future__ import annotations
 
@@ -40,18 +52,19 @@ import threading
 import time
 from collections.abc import Callable
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
-from kafka.structs import OffsetAndMetadata
 
 from streamer import checkpoint
 from streamer.config import KafkaSettings
 from streamer.gcpause import gc_paused  # re-exported: it lived here first
+from streamer.kafka_consumer import GroupConsumer, PartitionBatch
+from streamer.kafka_fetch import FetchProcessConsumer, FetchProcessError
 from streamer.kafka_sink import KafkaLinesSink, KafkaSink, SinkFlushError, SinkOverflowError, make_producer
 from streamer.pipeline import Pipeline
 
 # the sinks are re-exported: ``from streamer.kafka_io import KafkaSink`` predates kafka_sink
-__all__ = ["KafkaLinesSink", "KafkaSink", "KafkaSource", "SinkFlushError", "SinkOverflowError", "gc_paused", "make_producer"]
+__all__ = ["FetchProcessError", "KafkaLinesSink", "KafkaSink", "KafkaSource", "SinkFlushError", "SinkOverflowError",
+           "gc_paused", "make_producer"]
 
 log = logging.getLogger("surgewatch.kafka")
 
@@ -69,8 +82,6 @@ def native_crc32c() -> bool:
     return True
 
 
-
-
 class KafkaSource:
     """A consumer-group reader that feeds a Pipeline batch by batch.
 
@@ -80,20 +91,23 @@ class KafkaSource:
     With ``state_dir`` the pipeline state is restored at start, each assigned
     partition is sought to the checkpoint's offset, and offsets are committed
     only right after a checkpoint that covers them has been written.
+    ``fetch_process`` moves the consumer into a child process (module docstring).
     """
 
     def __init__(self, settings: KafkaSettings, topic: str, group: str, *,
                  session_timeout_ms: int = 10000, max_poll_records: int = 1000,
-                 auto_offset_reset: str = "earliest", commit_interval_ms: int = 1000) -> None:
+                 auto_offset_reset: str = "earliest", commit_interval_ms: int = 1000,
+                 fetch_process: bool = False) -> None:
         if not native_crc32c():
             log.warning("the crc32c package is missing: kafka-python falls back to a pure-Python CRC-32C "
                         "(~8x slower consume); pip install crc32c")
         kw = settings.client_kwargs()
         heartbeat = max(1000, session_timeout_ms // 3)
-        self.consumer = KafkaConsumer(
-            group_id=group, enable_auto_commit=False, auto_offset_reset=auto_offset_reset,
-            session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat,
-            max_poll_records=max_poll_records, **kw)
+        kw.update(group_id=group, enable_auto_commit=False, auto_offset_reset=auto_offset_reset,
+                  session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat,
+                  max_poll_records=max_poll_records)
+        self.consumer: GroupConsumer | FetchProcessConsumer = (
+            FetchProcessConsumer(kw) if fetch_process else GroupConsumer(kw))
         self.topic = topic
         self.commit_interval = commit_interval_ms / 1000   # seconds; 0 = after every batch
         self.commits = 0
@@ -107,7 +121,6 @@ class KafkaSource:
         self.commit_failures = 0
         self.flush_failures = 0          # sink flushes that raised (nothing committed), all time
         self.flush_backoff = (0.5, 30.0)  # first and maximum sleep between flush retries, seconds
-        self.consumer.subscribe([topic], listener=_SeekOnAssign(self))
 
     def partition_lag(self) -> dict[tuple[str, int], int]:
         with self._lock:
@@ -133,7 +146,7 @@ class KafkaSource:
         if not offsets:
             return True
         try:
-            self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+            self.consumer.commit(offsets)
         except KafkaError as e:
             if not (e.retriable or isinstance(e, (CommitFailedError, RebalanceInProgressError))):
                 raise
@@ -180,11 +193,9 @@ class KafkaSource:
     def run(self, pipeline: Pipeline, stop: threading.Event, poll_ms: int = 500,
             on_batch: Callable[[int], None] | None = None, idle_exit_s: float | None = None,
             state_dir: str | None = None, checkpoint_every: int = 5000) -> None:
-        """Consume until ``stop`` is set (or idle for ``idle_exit_s``); leave everything committed."""
-        # kafka-python 3.0.12 can lose its first group join when it subscribes before it knows the
-        # topic's partitions and a short poll expires mid-join (then it polls nothing forever);
-        # fetching the topic metadata first avoids that race.
-        self.consumer.partitions_for_topic(self.topic)
+        """Consume until ``stop`` is set (or idle for ``idle_exit_s``); leave everything committed.
+        Raises ``FetchProcessError`` if the fetch process dies (nothing more is committed)."""
+        self.consumer.subscribe(self.topic, self._resume)   # each assigned partition starts at _resume
         idle_polls, idle_limit = 0, (None if idle_exit_s is None else max(1, int(idle_exit_s * 1000 / poll_ms)))
         since_ckpt = 0
         uncommitted = False               # positions advanced since the last flush + commit
@@ -226,33 +237,31 @@ class KafkaSource:
         """Poll once; run the batch through the pipeline and hand its outputs to the
         producer. None if the poll was empty, else ``_advance``'s (messages, behind).
         The polled records die when this returns (see ``gc_paused``)."""
-        batch = self.consumer.poll(timeout_ms=poll_ms)
+        batch = self.consumer.poll(poll_ms)
         if not batch:
             return None
-        tps = sorted(batch, key=lambda t: (t.topic, t.partition))
         # the whole poll in one call, partitions in order (as one by one): detectors
         # with a ``prepare`` hook see up to max_poll_records events at once
         pipeline.process_batch([
-            (m.value, {"topic": tp.topic, "partition": tp.partition, "offset": m.offset})
-            for tp in tps for m in batch[tp] if m.value is not None])
+            (value, {"topic": part.topic, "partition": part.partition, "offset": offset})
+            for part in batch for offset, value in zip(part.offsets, part.values) if value is not None])
         self._send_outputs(pipeline)
-        return self._advance(tps, batch)
+        return self._advance(batch)
 
-    def _advance(self, tps: list[TopicPartition], batch: dict) -> tuple[int, bool]:
+    def _advance(self, batch: list[PartitionBatch]) -> tuple[int, bool]:
         """Record the batch's next offsets in ``positions`` and the partitions' lag;
         return (messages, behind): behind = some partition's high watermark (as of
         the last fetch response) is past the batch, i.e. more is waiting."""
         n, behind = 0, False
-        for tp in tps:
-            msgs = batch[tp]
-            n += len(msgs)
-            nxt = msgs[-1].offset + 1
-            self.positions[(tp.topic, tp.partition)] = nxt
-            hw = self.consumer.highwater(tp)
+        for part in batch:
+            n += len(part.offsets)
+            nxt = part.offsets[-1] + 1
+            self.positions[(part.topic, part.partition)] = nxt
+            hw = part.highwater
             if hw is not None:
                 behind = behind or hw > nxt
                 with self._lock:
-                    self._lag[(tp.topic, tp.partition)] = max(0, hw - nxt)
+                    self._lag[(part.topic, part.partition)] = max(0, hw - nxt)
         self.batches += 1
         self.messages += n
         return n, behind
@@ -276,14 +285,8 @@ class KafkaSource:
     @property
     def connected(self) -> bool:
         """True while the consumer holds at least one open broker connection; read at scrape
-        time (the run loop may be blocked in a flush retry during an outage). kafka-python
-        3.0.12's ``bootstrap_connected()`` is only true *during* bootstrap, so look at the
-        client's connections (private API; falls back to bootstrap_connected())."""
-        try:
-            conns = list(self.consumer._client._manager._conns.values())
-        except (AttributeError, RuntimeError):
-            return bool(self.consumer.bootstrap_connected())
-        return any(getattr(x, "connected", False) for x in conns)
+        time (the run loop may be blocked in a flush retry during an outage)."""
+        return self.consumer.connected
 
     def _final_commit(self, attempts: int = 20) -> None:
         """On the way out, make sure the last commit landed: while the group is
@@ -292,28 +295,13 @@ class KafkaSource:
         for _ in range(attempts):
             if not self.commit_failures or self._commit(self.positions):
                 return
-            self.consumer.poll(timeout_ms=500)
+            self.consumer.poll(500)
         log.error("could not commit the final offsets; the next start re-reads from the last commit "
                   "(or from the checkpoint with --state-dir)")
 
     def close(self) -> None:
         try:
-            self.consumer.close(autocommit=False)
+            self.consumer.close()      # without autocommit: the loop committed what it processed
         except Exception:  # closing must never mask the real exit reason
             log.exception("error closing consumer")
 
-
-class _SeekOnAssign(ConsumerRebalanceListener):
-    """On assignment, start each partition where the restored checkpoint left off."""
-
-    def __init__(self, source: KafkaSource) -> None:
-        self.source = source
-
-    def on_partitions_revoked(self, revoked) -> None:
-        pass
-
-    def on_partitions_assigned(self, assigned) -> None:
-        for tp in assigned:
-            off = self.source._resume.get((tp.topic, tp.partition))
-            if off is not None:
-                self.source.consumer.seek(tp, off)

@@ -17,6 +17,9 @@ rejoins once the metadata arrives, and if a short poll(timeout_ms=...) expires w
 SyncGroup is in flight the join result is dropped: no assignment, no heartbeats, the member is
 expired after session_timeout_ms and poll() returns nothing forever. prime_metadata(consumer, topic)
 before the first poll() makes the first join carry the metadata (one join, 0 of 15 stuck).
+The same stranding happens to any leader's rejoin after a metadata change that a short poll
+starts (streamer.kafka_consumer.GroupConsumer._finish_stranded_join explains it and repairs it
+for surgewatch's consumers; test consumers that poll with timeouts of a second or more are safe).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 While the consumer is behind, flush + commit wait for ``commit_interval_ms``; once it
 has caught up (and on stop) they happen at once; ``commit_interval_ms=0`` commits after
 every batch. Either way the scored records leave per batch and, when ``run`` returns,
-everything processed is committed. Small polls (``max_poll_records``) make a backlog of
+everything processed is committed -- also with the consumer in a fetch process. Small polls (``max_poll_records``) make a backlog of
 many batches out of a few hundred messages.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def backlog(kafka_bootstrap) -> str:
     return topic
 
 
-def consume(bootstrap: str, topic: str, interval_ms: int) -> tuple[KafkaSource, str, int]:
+def consume(bootstrap: str, topic: str, interval_ms: int, fetch_process: bool = False) -> tuple[KafkaSource, str, int]:
     settings = KafkaSettings(bootstrap_servers=bootstrap)
     producer = make_producer(settings)
     scored_topic = unique_topic("commit-scored")
@@ -48,7 +48,7 @@ def consume(bootstrap: str, topic: str, interval_ms: int) -> tuple[KafkaSource, 
                               [KafkaLinesSink(producer, scored_topic)])
     group = unique_topic("commit-group")
     source = KafkaSource(settings, topic, group, session_timeout_ms=6000, max_poll_records=POLL,
-                         commit_interval_ms=interval_ms)
+                         commit_interval_ms=interval_ms, fetch_process=fetch_process)
     stop = threading.Event()
     timer = threading.Timer(120, stop.set)
     timer.start()
@@ -73,8 +73,9 @@ def scored_messages(bootstrap: str, topic: str) -> list[bytes]:
     return out
 
 
-def test_a_backlog_commits_per_interval_and_everything_is_committed_at_the_end(kafka_bootstrap, backlog):
-    source, scored_topic, committed = consume(kafka_bootstrap, backlog, interval_ms=3_600_000)
+@pytest.mark.parametrize("fetch_process", [False, True])
+def test_a_backlog_commits_per_interval_and_everything_is_committed_at_the_end(kafka_bootstrap, backlog, fetch_process):
+    source, scored_topic, committed = consume(kafka_bootstrap, backlog, interval_ms=3_600_000, fetch_process=fetch_process)
     assert source.messages == N and source.batches >= N // POLL
     assert committed == N
     # behind for all but the last batches: far fewer commits than batches

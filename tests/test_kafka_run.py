@@ -4,7 +4,8 @@ A simulated stream (plus a few broken messages) is produced to a fresh topic;
 `surgewatch run` consumes it as a subprocess in a consumer group and exits
 when idle. Then: same alert emissions as a replay of the same file, bad
 messages in the DLQ topic, offsets committed to the end, and a restarted
-consumer in the same group reads only what came after.
+consumer in the same group reads only what came after -- with the consumer in
+the loop's thread and in a fetch process (``--fetch-process``).
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def scenario(tmp_path_factory) -> Path:
     return d
 
 
-def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path):
+@pytest.mark.parametrize("fetch", ["--no-fetch-process", "--fetch-process"])
+def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path, fetch):
     topic, alerts_topic, dlq_topic = unique_topic("complaints"), unique_topic("alerts"), unique_topic("dlq")
     scored_topic = unique_topic("scored")
     for t in (topic, alerts_topic, dlq_topic, scored_topic):
@@ -81,7 +83,7 @@ def test_live_run_equals_replay_and_commits(kafka_bootstrap, scenario, tmp_path)
     run_args = ["run", "--bootstrap-servers", kafka_bootstrap, "--topic", topic, "--group", group,
                 "--alerts-topic", alerts_topic, "--dlq-topic", dlq_topic, "--scored-topic", scored_topic,
                 "--metrics-port", "0",
-                "--exit-when-idle", "4", "--session-timeout-ms", "6000"]
+                "--exit-when-idle", "4", "--session-timeout-ms", "6000", fetch]
     r = surgewatch(*run_args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert stopped_line(r.stderr)["messages"] == half
