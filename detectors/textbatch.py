@@ -246,7 +246,10 @@ def _oph_batch(hasher: MinHasher, x_all: np.ndarray, tid: np.ndarray, off: np.nd
     sig = (mins[:-1] >> _S26).astype(np.uint32).reshape(t, p)
     te, be = np.nonzero(~full)
     if te.shape[0]:
-        sig[te, be] = sig[te, _borrow(hasher.probe, full, te, be)]
+        # (t, p) gathers through flat indices ``te * p + bin``: one ``take``/``put`` on the
+        # raveled array is ~2.5x faster than numpy's two-array fancy indexing, same cells
+        flat = sig.reshape(-1)  # a view (sig is C-contiguous): writes go through
+        flat[te * p + be] = flat.take(te * p + _borrow(hasher.probe, full, te, be))
     return sig
 
 
@@ -263,12 +266,15 @@ def _borrow(probe: np.ndarray, full: np.ndarray, te: np.ndarray, be: np.ndarray)
     for every empty bin of a batch was ~60 % of ``features_batch``: the first
     ``_FIRST_PROBES`` steps are gathered for all, the rest only for the few left.
     """
+    p = full.shape[1]
+    full = full.ravel()  # text te's bin b at te * p + b: flat takes (see _oph_batch)
     head = probe[be, :_FIRST_PROBES]
-    hit = full[te[:, None], head]
+    hit = full.take(te[:, None] * p + head)
     first = hit.argmax(axis=1)
-    src = head[np.arange(te.shape[0]), first]
-    left = np.flatnonzero(~hit[np.arange(te.shape[0]), first])  # no full bin among the first steps
+    at = np.arange(te.shape[0]) * head.shape[1] + first  # (row, first) of head and hit, flat
+    src = head.take(at)
+    left = np.flatnonzero(~hit.take(at))  # no full bin among the first steps
     if left.shape[0]:
         order = probe[be[left]]
-        src[left] = order[np.arange(left.shape[0]), full[te[left, None], order].argmax(axis=1)]
+        src[left] = order[np.arange(left.shape[0]), full.take(te[left, None] * p + order).argmax(axis=1)]
     return src

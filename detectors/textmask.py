@@ -176,7 +176,8 @@ def _strip_long(s: str) -> str | None:
     cps = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
     if cps.max() > 0xFFFF:
         return None
-    return collapse_runs(cps[_keep_table()[cps]]).tobytes().decode("utf-32-le")
+    # (take: fancy indexing by the uint32 code points is ~3x slower, see maskbatch)
+    return collapse_runs(cps[_keep_table().take(cps)]).tobytes().decode("utf-32-le")
 
 
 def collapse_runs(c: np.ndarray) -> np.ndarray:
