@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import threading
 from collections import namedtuple
+from types import SimpleNamespace
 from multiprocessing import Pipe
 
 import pytest
@@ -13,6 +14,7 @@ from kafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 
 from streamer import kafka_fetch
 from streamer.config import env_bool
+from streamer.kafka_consumer import GroupConsumer
 from streamer.kafka_fetch import PartitionBatch, _picklable, _serve, pack
 from streamer.kafka_io import KafkaSource
 
@@ -143,3 +145,38 @@ def test_run_flag_defaults_from_the_environment_then_the_cpu_count(monkeypatch):
     assert parsed() is False and parsed("--fetch-process") is True
     monkeypatch.setenv("SURGEWATCH_FETCH_PROCESS", "yes")
     assert parsed() is True and parsed("--no-fetch-process") is False
+
+
+class _Coordinator:
+    """kafka-python's group coordinator, reduced to the three members the repair reads."""
+
+    def __init__(self, need_rejoin: bool, rejoining: bool) -> None:
+        self._need, self.rejoining, self.requests = need_rejoin, rejoining, 0
+
+    def need_rejoin(self) -> bool:
+        return self._need
+
+    def request_rejoin(self) -> None:
+        self.requests += 1
+        self._need = True
+
+
+@pytest.mark.parametrize("need_rejoin, rejoining, repaired", [
+    (False, True, True),     # stranded: a join is under way that no poll will finish
+    (True, True, False),     # a join being finished by polls: leave it alone
+    (True, False, False),    # a join about to start
+    (False, False, False),   # a settled member
+])
+def test_only_a_stranded_join_is_asked_to_rejoin(need_rejoin, rejoining, repaired):
+    gc = GroupConsumer.__new__(GroupConsumer)       # no KafkaConsumer: the decision alone
+    coordinator = _Coordinator(need_rejoin, rejoining)
+    gc.consumer = SimpleNamespace(_coordinator=coordinator)
+    gc._finish_stranded_join()
+    assert coordinator.requests == int(repaired)
+    assert gc.joining == (need_rejoin or repaired)   # what makes the fetch process poll long
+
+
+def test_the_repair_does_nothing_without_kafka_pythons_private_coordinator():
+    gc = GroupConsumer.__new__(GroupConsumer)
+    gc.consumer = SimpleNamespace()                   # another kafka-python: no _coordinator
+    gc._finish_stranded_join()                        # no error, nothing to do
