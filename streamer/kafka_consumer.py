@@ -93,7 +93,9 @@ class GroupConsumer:
         expires the silent member (bench/fetch_stall.py reproduces it: 15 stalls in 128 starts
         under load with the fetch process's poll pattern). Called before every poll: a stranded
         join gets ``request_rejoin()``, which keeps ``need_rejoin()`` true until a join is
-        completed, so this poll completes it (``joining`` is then true: the fetch process gives
+        completed, so this poll joins again -- a new JoinGroup, since kafka-python discards the
+        finished task's result, hence a new generation that the group's other members join on
+        their next polls -- and completes it (``joining`` is then true: the fetch process gives
         it time). Checking only after an empty poll would be too late: a poll in the stranded
         state returns empty only at its timeout.
 
