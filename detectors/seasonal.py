@@ -48,6 +48,12 @@ _MAD_TO_SD = math.sqrt(math.pi / 2.0)  # sd / mean absolute deviation of a norma
 _LOG10E = 1.0 / math.log(10.0)
 
 
+def _step(alpha: float, n: int) -> float:
+    """The EW step for the ``n + 1``-th value: the plain mean's ``1 / (n + 1)`` until that
+    falls below ``alpha``, so the first values are not weighted against a zero start."""
+    return alpha if n * alpha >= 1.0 else 1.0 / (n + 1)
+
+
 def gauss_upper_surprise(z: float) -> float:
     """``-log10 P[Z >= z]`` for a standard normal Z (0 for z <= 0). ``erfc`` underflows
     beyond z ~ 37, so large z use the asymptotic ``log P ~ -z**2/2 - log(z * sqrt(2 pi))``."""
@@ -171,7 +177,7 @@ class SeasonalBaseline:
         e = self._expected
         if self.alpha_level > 0.0 and e == e:
             n = self.n_level
-            a = self.alpha_level if n * self.alpha_level >= 1.0 else 1.0 / (n + 1)
+            a = _step(self.alpha_level, n)
             self.ew_x += a * (self._value - self.ew_x)
             self.ew_e += a * (e - self.ew_e)
             self.n_level = n + 1
@@ -181,7 +187,7 @@ class SeasonalBaseline:
         self.nacc[j_slot] += 1
         for j, y in self._pending:
             n = self.n_disp[j]
-            a = self.alpha_disp if n * self.alpha_disp >= 1.0 else 1.0 / (n + 1)
+            a = _step(self.alpha_disp, n)
             dev = y - self.centre[j]
             if n >= self.min_disp:  # Huber: a burst moves the centre and spread by a bounded step
                 lim = self.clip * _MAD_TO_SD * self.mad[j]
@@ -199,7 +205,7 @@ class SeasonalBaseline:
         if self.nacc[j]:
             avg = self.acc[j] / self.nacc[j]
             n = self.days[j]
-            a = self.alpha_day if n * self.alpha_day >= 1.0 else 1.0 / (n + 1)
+            a = _step(self.alpha_day, n)
             self.mean[j] += a * (avg - self.mean[j])
             self.days[j] = n + 1
         self.day[j], self.acc[j], self.nacc[j] = d, 0.0, 0

@@ -1,7 +1,8 @@
 """Bonferroni over the windows a ``RateModel.score`` call actually tested.
 
-Shared by ``agent_surge`` and ``template_surge`` (paraphrase families), which
-test a key's 1-, 7- and 30-day windows and keep the most surprising one.
+Shared by ``agent_surge`` and ``template_surge`` (every class but the short
+one: see ``TemplateSurge._judge``), which test a key's 1-, 7- and 30-day
+windows and keep the most surprising one.
 """
 from __future__ import annotations
 
