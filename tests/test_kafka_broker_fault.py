@@ -1,11 +1,14 @@
 """A broker outage mid-stream: `surgewatch run` survives it and loses nothing.
 
 This test runs its OWN broker (deploy/kafka/broker.sh on a separate port and data dir,
-not the session broker other tests share). It produces a simulated stream, starts
-`surgewatch run --state-dir`, stops the broker once some offsets are committed, keeps it
-down for a few seconds (the /metrics gauge `surgewatch_kafka_connected` drops to 0),
-restarts it keeping its data (KAFKA_KEEP_DATA=1) and checks: exit 0, the firing alert ids
-on the alerts topic equal a clean replay's, and the group's offset reaches the topic end.
+not the session broker other tests share). It produces the first 60 % of a simulated
+stream, starts `surgewatch run --state-dir`, stops the broker once some offsets are
+committed, keeps it down for a few seconds (the /metrics gauge `surgewatch_kafka_connected`
+drops to 0), restarts it keeping its data (KAFKA_KEEP_DATA=1), produces the rest and checks:
+exit 0, the firing alert ids on the alerts topic equal a clean replay's, and the group's
+offset reaches the topic end. (The rest is produced after the restart so that the outage is
+mid-stream however fast `run` is: with the whole stream produced first, the fetch process
+once consumed all of it before the test saw the first commit.)
 """
 from __future__ import annotations
 
@@ -97,7 +100,11 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
     r = surgewatch("simulate", "--profile", "small", "--seed", "31", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     stream = tmp_path / "events.jsonl"
-    n_events = sum(1 for x in stream.read_bytes().splitlines() if x.strip())
+    lines = [x for x in stream.read_bytes().splitlines() if x.strip()]
+    n_events = len(lines)
+    first, rest = tmp_path / "first.jsonl", tmp_path / "rest.jsonl"
+    first.write_bytes(b"\n".join(lines[:n_events * 6 // 10]) + b"\n")
+    rest.write_bytes(b"\n".join(lines[n_events * 6 // 10:]) + b"\n")
 
     broker = Broker(tmp_path / "kafka")
     proc = None
@@ -107,7 +114,7 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
         topic, alerts_topic, dlq_topic, group = (unique_topic(p) for p in ("fault", "fault-alerts", "fault-dlq", "fault-g"))
         for t in (topic, alerts_topic, dlq_topic):
             create_topic(boot, t, partitions=1)
-        r = surgewatch("produce", "--bootstrap-servers", boot, "--topic", topic, "--input", str(stream))
+        r = surgewatch("produce", "--bootstrap-servers", boot, "--topic", topic, "--input", str(first))
         assert r.returncode == 0, r.stderr
 
         metrics_port = free_port()
@@ -116,7 +123,7 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
              "--group", group, "--alerts-topic", alerts_topic, "--dlq-topic", dlq_topic, "--scored-topic", "",
              "--metrics-port", str(metrics_port), "--metrics-addr", "127.0.0.1",
              "--state-dir", str(tmp_path / "state"), "--checkpoint-every", "400",
-             "--session-timeout-ms", "6000", "--exit-when-idle", "30"],
+             "--session-timeout-ms", "6000", "--exit-when-idle", "45"],  # the idle exit outlasts outage, restart, produce
             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
         deadline = time.monotonic() + 120
@@ -134,6 +141,8 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
             assert proc.poll() is None, f"run died during the outage:\n{proc.stderr.read()[-3000:]}"
             time.sleep(0.5)
         broker.start(keep=True)
+        r = surgewatch("produce", "--bootstrap-servers", boot, "--topic", topic, "--input", str(rest))
+        assert r.returncode == 0, r.stderr
 
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
